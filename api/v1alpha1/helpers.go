@@ -1,0 +1,126 @@
+package v1alpha1
+
+// Canonical returns the canonical name of an access level: the legacy Basic, Local, Deep and
+// Global become User, BusinessUnit, ParentChildBusinessUnits and Organization; empty is None.
+func (l AccessLevel) Canonical() AccessLevel {
+	switch l {
+	case AccessBasic:
+		return AccessUser
+	case AccessLocal:
+		return AccessBusinessUnit
+	case AccessDeep:
+		return AccessParentChildBusinessUnits
+	case AccessGlobal:
+		return AccessOrganization
+	case "":
+		return AccessNone
+	}
+	return l
+}
+
+// Rank orders access levels (SR2): None 0, User 1, BusinessUnit 2, ParentChildBusinessUnits 3,
+// Organization 4. A higher level includes every lower one.
+func (l AccessLevel) Rank() int {
+	switch l.Canonical() {
+	case AccessUser:
+		return 1
+	case AccessBusinessUnit:
+		return 2
+	case AccessParentChildBusinessUnits:
+		return 3
+	case AccessOrganization:
+		return 4
+	}
+	return 0
+}
+
+// Max returns the higher of two levels, canonical.
+func (l AccessLevel) Max(o AccessLevel) AccessLevel {
+	if o.Rank() > l.Rank() {
+		return o.Canonical()
+	}
+	return l.Canonical()
+}
+
+// DisplayRoleName is the name people see: spec.roleName, or metadata.name when unset.
+func (r *SecurityRole) DisplayRoleName() string {
+	if r.Spec.RoleName != "" {
+		return r.Spec.RoleName
+	}
+	return r.Name
+}
+
+// DisplayTeamName is the name people see: spec.teamName, or metadata.name when unset.
+func (t *Team) DisplayTeamName() string {
+	if t.Spec.TeamName != "" {
+		return t.Spec.TeamName
+	}
+	return t.Name
+}
+
+// FullName is first name + last name, as the product shows it.
+func (p *Profile) FullName() string {
+	if p == nil {
+		return ""
+	}
+	switch {
+	case p.FirstName == "":
+		return p.LastName
+	case p.LastName == "":
+		return p.FirstName
+	}
+	return p.FirstName + " " + p.LastName
+}
+
+// RootBusinessUnit is the name of the environment's root unit.
+func (e *Environment) RootBusinessUnit() string {
+	for _, u := range e.Spec.BusinessUnits {
+		if u.Parent == "" {
+			return u.Name
+		}
+	}
+	return DefaultRootBusinessUnit
+}
+
+// BusinessUnitParents maps every unit of the environment to its parent ("" for the root).
+func (e *Environment) BusinessUnitParents() map[string]string {
+	if len(e.Spec.BusinessUnits) == 0 {
+		return map[string]string{DefaultRootBusinessUnit: ""}
+	}
+	parents := make(map[string]string, len(e.Spec.BusinessUnits))
+	for _, u := range e.Spec.BusinessUnits {
+		parents[u.Name] = u.Parent
+	}
+	return parents
+}
+
+// NeedsLicense reports whether the user takes a license seat: only ReadWrite, non-stub users
+// with a license set do (AM2, AM3, AM8).
+func (u *PlatformUser) NeedsLicense() bool {
+	return u.Spec.License != "" && u.Spec.AccessMode == AccessModeReadWrite && !u.Spec.Stub
+}
+
+// NeedsSlot reports whether the user takes one of the seven non-interactive slots (AM6).
+func (u *PlatformUser) NeedsSlot() bool {
+	return u.Spec.AccessMode == AccessModeNonInteractive && !u.Spec.Stub
+}
+
+// Built-in role object names an Environment creates and keeps, prefixed with its own name
+// because several environments may share a namespace.
+const (
+	SystemAdministratorRoleSuffix   = "-system-administrator"
+	BasicUserRoleSuffix             = "-basic-user"
+	SalespersonRoleSuffix           = "-salesperson"
+	CommonDataServiceUserRoleSuffix = "-common-data-service-user"
+)
+
+// SystemAdministratorRoleName is the name of the environment's System Administrator role object.
+func SystemAdministratorRoleName(env string) string { return env + SystemAdministratorRoleSuffix }
+
+// StubDefaultRoleName is the role object stub users of the environment get (AM8).
+func StubDefaultRoleName(env string, product Product) string {
+	if product == ProductPowerApps {
+		return env + CommonDataServiceUserRoleSuffix
+	}
+	return env + SalespersonRoleSuffix
+}
