@@ -2,15 +2,22 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -21,15 +28,20 @@ import (
 )
 
 var (
-	cfg       *rest.Config
-	k8sClient client.Client
-	testEnv   *envtest.Environment
-	ctx       context.Context
-	cancel    context.CancelFunc
+	cfg         *rest.Config
+	k8sClient   client.Client
+	testEnv     *envtest.Environment
+	ctx         context.Context
+	cancel      context.CancelFunc
+	stopManager func()
+	// mgrClient is the running manager's cached client, for reconciling objects by hand.
+	mgrClient client.Client
 )
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 	RunSpecs(t, "Controllers Suite")
 }
 
@@ -48,17 +60,151 @@ var _ = BeforeSuite(func() {
 
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	Expect(err).NotTo(HaveOccurred())
-
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.SetupWithManager(mgr, controllers.Options{MaxConcurrentReconciles: 4})).To(Succeed())
-	go func() {
-		defer GinkgoRecover()
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
+	stopManager = startManager()
 })
 
 var _ = AfterSuite(func() {
+	if stopManager != nil {
+		stopManager()
+	}
 	cancel()
 	Expect(testEnv.Stop()).To(Succeed())
 })
+
+var managerRuns atomic.Int32
+
+// startManager runs a manager with every controller, as main.go does, and returns a function
+// that stops it and waits until it has stopped.
+func startManager() func() {
+	skipNameValidation := true
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     scheme.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: &skipNameValidation},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.SetupWithManager(mgr, controllers.Options{MaxConcurrentReconciles: 4})).To(Succeed())
+	mgrCtx, mgrCancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	Expect(mgr.GetCache().WaitForCacheSync(mgrCtx)).To(BeTrue())
+	mgrClient = mgr.GetClient()
+	managerRuns.Add(1)
+	return func() {
+		mgrCancel()
+		Eventually(done).Should(BeClosed())
+	}
+}
+
+// newNamespace creates a namespace of its own for a test, so tests do not see each other.
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+func key(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+func environment(ns, name string, mutate ...func(*accessv1alpha1.Environment)) *accessv1alpha1.Environment {
+	e := &accessv1alpha1.Environment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       accessv1alpha1.EnvironmentSpec{Product: accessv1alpha1.ProductDynamics365, Type: "Sandbox"},
+	}
+	for _, m := range mutate {
+		m(e)
+	}
+	return e
+}
+
+func user(ns, name, env string, mutate ...func(*accessv1alpha1.PlatformUser)) *accessv1alpha1.PlatformUser {
+	u := &accessv1alpha1.PlatformUser{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: accessv1alpha1.PlatformUserSpec{
+			EnvironmentName: env, UserName: name + "@contoso.com", Enabled: true,
+			AccessMode: accessv1alpha1.AccessModeReadWrite,
+		},
+	}
+	for _, m := range mutate {
+		m(u)
+	}
+	return u
+}
+
+func role(ns, name, env string, mutate ...func(*accessv1alpha1.SecurityRole)) *accessv1alpha1.SecurityRole {
+	r := &accessv1alpha1.SecurityRole{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: accessv1alpha1.SecurityRoleSpec{EnvironmentName: env, Tables: []accessv1alpha1.TablePermission{
+			{Table: "webresource", PermissionSetting: accessv1alpha1.PermissionReference},
+			{Table: "account", PermissionSetting: accessv1alpha1.PermissionCollaborate},
+		}},
+	}
+	for _, m := range mutate {
+		m(r)
+	}
+	return r
+}
+
+func nonInteractive(u *accessv1alpha1.PlatformUser) { u.Spec.AccessMode = accessv1alpha1.AccessModeNonInteractive }
+
+func withRoles(names ...string) func(*accessv1alpha1.PlatformUser) {
+	return func(u *accessv1alpha1.PlatformUser) { u.Spec.SecurityRoles = names }
+}
+
+func withLicense(sku string) func(*accessv1alpha1.PlatformUser) {
+	return func(u *accessv1alpha1.PlatformUser) { u.Spec.License = sku }
+}
+
+func create(objs ...client.Object) {
+	for _, o := range objs {
+		ExpectWithOffset(1, k8sClient.Create(ctx, o)).To(Succeed(), "create %s", o.GetName())
+	}
+}
+
+// condition returns the condition of that type of a freshly read object, or nil.
+func condition(obj client.Object, condType string) *metav1.Condition {
+	ExpectWithOffset(1, k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	return meta.FindStatusCondition(conditionsOf(obj), condType)
+}
+
+func conditionsOf(obj client.Object) []metav1.Condition {
+	switch o := obj.(type) {
+	case *accessv1alpha1.Environment:
+		return o.Status.Conditions
+	case *accessv1alpha1.PlatformUser:
+		return o.Status.Conditions
+	case *accessv1alpha1.ApplicationUser:
+		return o.Status.Conditions
+	case *accessv1alpha1.SecurityRole:
+		return o.Status.Conditions
+	case *accessv1alpha1.Team:
+		return o.Status.Conditions
+	}
+	panic(fmt.Sprintf("no conditions on %T", obj))
+}
+
+// readyReason waits until the object's Ready condition describes its current generation and
+// returns "True" or its False reason.
+func readyReason(obj client.Object) func() string {
+	return func() string {
+		c := condition(obj, accessv1alpha1.ConditionReady)
+		if c == nil || c.ObservedGeneration != obj.GetGeneration() {
+			return "<pending>"
+		}
+		if c.Status == metav1.ConditionTrue {
+			return "True"
+		}
+		return c.Reason
+	}
+}
+
+func stalledReason(obj client.Object) string {
+	c := condition(obj, accessv1alpha1.ConditionStalled)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return ""
+	}
+	return c.Reason
+}

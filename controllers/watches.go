@@ -1,0 +1,157 @@
+package controllers
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+)
+
+type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+// environmentToDependents enqueues the objects of list's kind that belong to an Environment. On
+// an update, only a spec change or deletion concerns all of them; a ledger change concerns the
+// users whose place in it changed (picked by which), so a grant does not wake the whole environment.
+func environmentToDependents(c client.Reader, list func() client.ObjectList, which func(oldEnv, newEnv *accessv1alpha1.Environment) []string) handler.EventHandler {
+	all := func(ctx context.Context, env client.Object, q queue) {
+		for _, r := range requestsFor(ctx, c, list(), env.GetNamespace(), indexEnvironment, []string{env.GetName()}, types.NamespacedName{}) {
+			q.Add(r)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { all(ctx, e.Object, q) },
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) { all(ctx, e.Object, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			oldEnv, newEnv := e.ObjectOld.(*accessv1alpha1.Environment), e.ObjectNew.(*accessv1alpha1.Environment)
+			if oldEnv.Generation != newEnv.Generation || !oldEnv.DeletionTimestamp.Equal(newEnv.DeletionTimestamp) ||
+				isTrue(oldEnv.Status.Conditions, accessv1alpha1.ConditionReady) != isTrue(newEnv.Status.Conditions, accessv1alpha1.ConditionReady) {
+				all(ctx, newEnv, q)
+				return
+			}
+			if which == nil {
+				return
+			}
+			for _, name := range which(oldEnv, newEnv) {
+				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: newEnv.Namespace, Name: name}})
+			}
+		},
+	}
+}
+
+func environmentToUsers(c client.Reader) handler.EventHandler {
+	return environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.PlatformUserList{} }, ledgerChanges)
+}
+
+// ledgerChanges returns the users whose place in a slot or seat ledger differs between two
+// versions of an Environment.
+func ledgerChanges(oldEnv, newEnv *accessv1alpha1.Environment) []string {
+	changed := map[string]bool{}
+	diff := func(a, b []accessv1alpha1.LedgerEntry, waitingA, waitingB []accessv1alpha1.LedgerEntry) {
+		la, lb := ledgerOf(a, waitingA), ledgerOf(b, waitingB)
+		for _, l := range [][]accessv1alpha1.LedgerEntry{a, b, waitingA, waitingB} {
+			for _, e := range l {
+				if changed[e.Name] {
+					continue
+				}
+				pa, oka := la.Find(e.Name)
+				pb, okb := lb.Find(e.Name)
+				if oka != okb || pa != pb {
+					changed[e.Name] = true
+				}
+			}
+		}
+	}
+	var oldSlot, newSlot accessv1alpha1.SlotLedger
+	if oldEnv.Status.NonInteractive != nil {
+		oldSlot = *oldEnv.Status.NonInteractive
+	}
+	if newEnv.Status.NonInteractive != nil {
+		newSlot = *newEnv.Status.NonInteractive
+	}
+	diff(oldSlot.Holders, newSlot.Holders, oldSlot.Waiting, newSlot.Waiting)
+	seats := map[string][2]*accessv1alpha1.SeatLedger{}
+	for i := range oldEnv.Status.Seats {
+		s := &oldEnv.Status.Seats[i]
+		p := seats[s.SKU]
+		p[0] = s
+		seats[s.SKU] = p
+	}
+	for i := range newEnv.Status.Seats {
+		s := &newEnv.Status.Seats[i]
+		p := seats[s.SKU]
+		p[1] = s
+		seats[s.SKU] = p
+	}
+	for _, p := range seats {
+		var a, b accessv1alpha1.SeatLedger
+		if p[0] != nil {
+			a = *p[0]
+		}
+		if p[1] != nil {
+			b = *p[1]
+		}
+		diff(a.Holders, b.Holders, a.Waiting, b.Waiting)
+	}
+	out := make([]string, 0, len(changed))
+	for n := range changed {
+		out = append(out, n)
+	}
+	return out
+}
+
+// roleChanged passes creations, deletions and spec changes of a role.
+func roleChanged() predicate.Predicate { return predicate.GenerationChangedPredicate{} }
+
+// createdOrDeleted passes only creations and deletions.
+func createdOrDeleted() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
+}
+
+// userAllocationChanged passes the PlatformUser changes the Environment's ledger and counts
+// depend on: creation, deletion, access mode, license, stub, and the enabled fact.
+func userAllocationChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		a, b := e.ObjectOld.(*accessv1alpha1.PlatformUser), e.ObjectNew.(*accessv1alpha1.PlatformUser)
+		return a.Spec.AccessMode != b.Spec.AccessMode || a.Spec.License != b.Spec.License || a.Spec.Stub != b.Spec.Stub ||
+			a.Status.Enabled != b.Status.Enabled || !a.DeletionTimestamp.Equal(b.DeletionTimestamp)
+	}}
+}
+
+// appUserCountChanged passes the ApplicationUser changes the Environment's counts depend on.
+func appUserCountChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		a, b := e.ObjectOld.(*accessv1alpha1.ApplicationUser), e.ObjectNew.(*accessv1alpha1.ApplicationUser)
+		return a.Status.Enabled != b.Status.Enabled || !a.DeletionTimestamp.Equal(b.DeletionTimestamp)
+	}}
+}
+
+// toEnvironment maps an object to the Environment it names.
+func toEnvironment(envOf func(client.Object) string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: envOf(o)}}}
+	})
+}
+
+func conditionReason(list []metav1.Condition, condType string) string {
+	if c := meta.FindStatusCondition(list, condType); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+func conditionMessage(list []metav1.Condition, condType string) string {
+	if c := meta.FindStatusCondition(list, condType); c != nil {
+		return c.Message
+	}
+	return ""
+}
+

@@ -1,0 +1,142 @@
+// Package allocation decides who holds the scarce things of an environment — the seven
+// non-interactive slots (AM6) and the seats of each license SKU (LI1) — from the previous ledger
+// and the current claims. It is the pure half of the single authority of EV1: the Environment's
+// reconcile calls it and writes the result to the Environment's status, so a burst of creations
+// cannot oversubscribe and a restart, which starts from the same ledger, reshuffles nothing.
+package allocation
+
+import (
+	"sort"
+	"time"
+)
+
+// Entry is one principal in a ledger: since when it holds, or since when it waits.
+type Entry struct {
+	Name  string
+	Since time.Time
+}
+
+// Ledger is the state of one scarce resource. Holders are in grant order; waiting users are in
+// the order they will be granted.
+type Ledger struct {
+	Holders []Entry
+	Waiting []Entry
+}
+
+// Claim is a principal that needs the resource now. Since is when it began needing it: its
+// creation time, or when its spec changed to need it. It only matters for a new waiter: a principal
+// already in the ledger keeps its place.
+type Claim struct {
+	Name  string
+	Since time.Time
+}
+
+// Allocate returns the next ledger:
+//   - a holder keeps its grant while it still claims (EV1: held until deleted or no longer needed);
+//   - when capacity shrinks below the holders, the most recent grants go back to the head of the
+//     waiting line, so the invariant holders <= capacity always holds;
+//   - waiting users keep their place; new claimants join in order of Since, name as tie-break;
+//   - free capacity goes to the head of the waiting line, granted at now.
+//
+// Allocate is deterministic and idempotent: Allocate of its own result with the same claims
+// returns the same ledger.
+func Allocate(prev Ledger, claims []Claim, capacity int, now time.Time) Ledger {
+	if capacity < 0 {
+		capacity = 0
+	}
+	claimed := make(map[string]Claim, len(claims))
+	for _, c := range claims {
+		claimed[c.Name] = c
+	}
+	placed := make(map[string]bool, len(claims))
+
+	var next Ledger
+	for _, h := range prev.Holders {
+		if _, ok := claimed[h.Name]; ok && !placed[h.Name] {
+			next.Holders = append(next.Holders, h)
+			placed[h.Name] = true
+		}
+	}
+	var revoked []Entry
+	if len(next.Holders) > capacity {
+		revoked = revokeNewest(&next, capacity)
+	}
+
+	waiting := make([]Entry, 0, len(claims))
+	for _, w := range prev.Waiting {
+		if _, ok := claimed[w.Name]; ok && !placed[w.Name] {
+			waiting = append(waiting, w)
+			placed[w.Name] = true
+		}
+	}
+	for _, c := range claims {
+		if !placed[c.Name] {
+			waiting = append(waiting, Entry{Name: c.Name, Since: c.Since})
+			placed[c.Name] = true
+		}
+	}
+	sortEntries(waiting)
+	waiting = append(revoked, waiting...)
+
+	for len(next.Holders) < capacity && len(waiting) > 0 {
+		next.Holders = append(next.Holders, Entry{Name: waiting[0].Name, Since: now})
+		waiting = waiting[1:]
+	}
+	if len(waiting) > 0 {
+		next.Waiting = waiting
+	}
+	return next
+}
+
+// revokeNewest keeps the capacity oldest grants and returns the others, oldest first.
+func revokeNewest(l *Ledger, capacity int) []Entry {
+	byGrant := append([]Entry(nil), l.Holders...)
+	sortEntries(byGrant)
+	keep := make(map[string]bool, capacity)
+	for _, e := range byGrant[:capacity] {
+		keep[e.Name] = true
+	}
+	var kept []Entry
+	for _, h := range l.Holders {
+		if keep[h.Name] {
+			kept = append(kept, h)
+		}
+	}
+	l.Holders = kept
+	return byGrant[capacity:]
+}
+
+func sortEntries(es []Entry) {
+	sort.SliceStable(es, func(i, j int) bool {
+		if !es[i].Since.Equal(es[j].Since) {
+			return es[i].Since.Before(es[j].Since)
+		}
+		return es[i].Name < es[j].Name
+	})
+}
+
+// Place is where a principal stands in a ledger.
+type Place struct {
+	// Held is true when the principal holds the resource.
+	Held bool
+	// Position is the 1-based place in the waiting line, 0 when holding or absent.
+	Position int
+	// Waiting is the length of the waiting line.
+	Waiting int
+}
+
+// Find returns the place of name in the ledger. ok is false when the ledger does not know it
+// (the authority has not seen its claim yet).
+func (l Ledger) Find(name string) (place Place, ok bool) {
+	for _, h := range l.Holders {
+		if h.Name == name {
+			return Place{Held: true, Waiting: len(l.Waiting)}, true
+		}
+	}
+	for i, w := range l.Waiting {
+		if w.Name == name {
+			return Place{Position: i + 1, Waiting: len(l.Waiting)}, true
+		}
+	}
+	return Place{}, false
+}

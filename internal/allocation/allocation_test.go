@@ -1,0 +1,181 @@
+package allocation
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	t0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now = t0.Add(time.Hour)
+)
+
+func at(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+
+func names(es []Entry) []string {
+	out := []string{}
+	for _, e := range es {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func claims(ns ...string) []Claim {
+	var cs []Claim
+	for i, n := range ns {
+		cs = append(cs, Claim{Name: n, Since: at(i)})
+	}
+	return cs
+}
+
+func TestAllocate(t *testing.T) {
+	cases := []struct {
+		name        string
+		prev        Ledger
+		claims      []Claim
+		capacity    int
+		wantHolders []string
+		wantWaiting []string
+	}{
+		{
+			name:        "AM6 at most seven holders, the rest wait in claim order",
+			claims:      claims("u00", "u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09"),
+			capacity:    7,
+			wantHolders: []string{"u00", "u01", "u02", "u03", "u04", "u05", "u06"},
+			wantWaiting: []string{"u07", "u08", "u09"},
+		},
+		{
+			name:        "EV1 same Since: name breaks the tie",
+			claims:      []Claim{{"b", at(0)}, {"c", at(0)}, {"a", at(0)}},
+			capacity:    1,
+			wantHolders: []string{"a"},
+			wantWaiting: []string{"b", "c"},
+		},
+		{
+			name:        "EV1 a holder keeps its grant even when an earlier claimant waits",
+			prev:        Ledger{Holders: []Entry{{"late", at(9)}}, Waiting: []Entry{{"early", at(1)}}},
+			claims:      []Claim{{"early", at(1)}, {"late", at(9)}},
+			capacity:    1,
+			wantHolders: []string{"late"},
+			wantWaiting: []string{"early"},
+		},
+		{
+			name:        "EV1 deleting a holder promotes the first waiter",
+			prev:        Ledger{Holders: []Entry{{"a", at(0)}, {"b", at(1)}}, Waiting: []Entry{{"c", at(2)}, {"d", at(3)}}},
+			claims:      []Claim{{"b", at(1)}, {"c", at(2)}, {"d", at(3)}},
+			capacity:    2,
+			wantHolders: []string{"b", "c"},
+			wantWaiting: []string{"d"},
+		},
+		{
+			name:        "EV1 a new claimant queues behind earlier waiters",
+			prev:        Ledger{Holders: []Entry{{"a", at(0)}}, Waiting: []Entry{{"b", at(5)}}},
+			claims:      []Claim{{"a", at(0)}, {"b", at(5)}, {"new", at(9)}},
+			capacity:    1,
+			wantHolders: []string{"a"},
+			wantWaiting: []string{"b", "new"},
+		},
+		{
+			name:        "EV1 a waiter that stops claiming leaves the line",
+			prev:        Ledger{Holders: []Entry{{"a", at(0)}}, Waiting: []Entry{{"b", at(1)}, {"c", at(2)}}},
+			claims:      []Claim{{"a", at(0)}, {"c", at(2)}},
+			capacity:    1,
+			wantHolders: []string{"a"},
+			wantWaiting: []string{"c"},
+		},
+		{
+			name:        "LI1 capacity shrinks: the newest grants go back to the head of the line",
+			prev:        Ledger{Holders: []Entry{{"a", at(0)}, {"b", at(1)}, {"c", at(2)}}, Waiting: []Entry{{"d", at(3)}}},
+			claims:      []Claim{{"a", at(0)}, {"b", at(1)}, {"c", at(2)}, {"d", at(3)}},
+			capacity:    1,
+			wantHolders: []string{"a"},
+			wantWaiting: []string{"b", "c", "d"},
+		},
+		{
+			name:        "LI1 zero seats: everyone waits",
+			claims:      claims("a", "b"),
+			capacity:    0,
+			wantHolders: []string{},
+			wantWaiting: []string{"a", "b"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := Allocate(c.prev, c.claims, c.capacity, now)
+			if diff := cmp.Diff(c.wantHolders, names(got.Holders)); diff != "" {
+				t.Errorf("holders (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(c.wantWaiting, names(got.Waiting)); diff != "" {
+				t.Errorf("waiting (-want +got):\n%s", diff)
+			}
+			if len(got.Holders) > c.capacity {
+				t.Errorf("EV1 oversubscribed: %d holders for %d", len(got.Holders), c.capacity)
+			}
+			// EV1: restarting starts from the written ledger; it must reshuffle nothing.
+			again := Allocate(got, c.claims, c.capacity, now.Add(time.Hour))
+			if diff := cmp.Diff(got, again); diff != "" {
+				t.Errorf("EV1 a second allocation from the same ledger changed it (-first +second):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAllocateKeepsGrantTime(t *testing.T) {
+	prev := Ledger{Holders: []Entry{{"a", at(3)}}}
+	got := Allocate(prev, []Claim{{"a", at(0)}, {"b", at(1)}}, 2, now)
+	want := Ledger{Holders: []Entry{{"a", at(3)}, {"b", now}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EV1 (-want +got):\n%s", diff)
+	}
+}
+
+// TestAllocateNeverOversubscribes drives many random-looking sequences of claims through the
+// ledger and checks the EV1 invariant after every step.
+func TestAllocateNeverOversubscribes(t *testing.T) {
+	var l Ledger
+	for step := 0; step < 500; step++ {
+		var cs []Claim
+		for i := 0; i < 20; i++ {
+			if (step*7+i*13)%5 != 0 {
+				cs = append(cs, Claim{Name: fmt.Sprintf("u%02d", i), Since: at(i)})
+			}
+		}
+		capacity := 7 - step%3
+		l = Allocate(l, cs, capacity, at(100+step))
+		if len(l.Holders) > capacity {
+			t.Fatalf("step %d: EV1 %d holders for capacity %d", step, len(l.Holders), capacity)
+		}
+		seen := map[string]bool{}
+		for _, e := range append(append([]Entry{}, l.Holders...), l.Waiting...) {
+			if seen[e.Name] {
+				t.Fatalf("step %d: %s appears twice", step, e.Name)
+			}
+			seen[e.Name] = true
+		}
+		if len(seen) != len(cs) {
+			t.Fatalf("step %d: ledger has %d principals, %d claim", step, len(seen), len(cs))
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	l := Ledger{Holders: []Entry{{"a", at(0)}}, Waiting: []Entry{{"b", at(1)}, {"c", at(2)}}}
+	cases := []struct {
+		name   string
+		want   Place
+		wantOK bool
+	}{
+		{"a", Place{Held: true, Waiting: 2}, true},
+		{"c", Place{Position: 2, Waiting: 2}, true},
+		{"zz", Place{}, false},
+	}
+	for _, c := range cases {
+		got, ok := l.Find(c.name)
+		if diff := cmp.Diff(c.want, got); diff != "" || ok != c.wantOK {
+			t.Errorf("Find(%q) ok=%v (-want +got):\n%s", c.name, ok, diff)
+		}
+	}
+}
