@@ -75,10 +75,10 @@ func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.List(ctx, &apps, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}); err != nil {
 		return ctrl.Result{}, err
 	}
-	allocate(&env, users.Items, r.now())
+	settle := allocate(&env, users.Items, r.now())
 	st.Users = countUsers(users.Items, apps.Items)
 	conds.apply(ready(readySummary(&env)))
-	return ctrl.Result{}, r.writeStatus(ctx, before, &env)
+	return ctrl.Result{RequeueAfter: settle}, r.writeStatus(ctx, before, &env)
 }
 
 // writeStatus patches the status with an optimistic lock: a ledger computed from a stale read

@@ -12,8 +12,9 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/allocation"
 )
 
-// allocate recomputes the slot ledger and the seat ledgers of env from its users (EV1).
-func allocate(env *accessv1alpha1.Environment, users []accessv1alpha1.PlatformUser, now time.Time) {
+// allocate recomputes the slot ledger and the seat ledgers of env from its users (EV1). It
+// returns how long until a claim too young to be granted settles, or 0.
+func allocate(env *accessv1alpha1.Environment, users []accessv1alpha1.PlatformUser, now time.Time) time.Duration {
 	var slotClaims []allocation.Claim
 	seatClaims := map[string][]allocation.Claim{}
 	for i := range users {
@@ -34,7 +35,14 @@ func allocate(env *accessv1alpha1.Environment, users []accessv1alpha1.PlatformUs
 	if l := env.Status.NonInteractive; l != nil {
 		prevSlot = ledgerOf(l.Holders, l.Waiting)
 	}
+	var wake time.Time
+	settleAt := func(l allocation.Ledger, capacity int) {
+		if at, ok := l.NextGrant(capacity, now); ok && (wake.IsZero() || at.Before(wake)) {
+			wake = at
+		}
+	}
 	slot := allocation.Allocate(prevSlot, slotClaims, accessv1alpha1.NonInteractiveSlotLimit, now)
+	settleAt(slot, accessv1alpha1.NonInteractiveSlotLimit)
 	env.Status.NonInteractive = &accessv1alpha1.SlotLedger{
 		Limit:   accessv1alpha1.NonInteractiveSlotLimit,
 		Used:    int32(len(slot.Holders)),
@@ -50,6 +58,7 @@ func allocate(env *accessv1alpha1.Environment, users []accessv1alpha1.PlatformUs
 	var seats []accessv1alpha1.SeatLedger
 	for _, l := range env.Spec.Licenses {
 		next := allocation.Allocate(prevSeats[l.SKU], seatClaims[l.SKU], int(l.Seats), now)
+		settleAt(next, int(l.Seats))
 		seats = append(seats, accessv1alpha1.SeatLedger{
 			SKU: l.SKU, Seats: l.Seats, Used: int32(len(next.Holders)),
 			Holders: entriesOf(next.Holders), Waiting: entriesOf(next.Waiting),
@@ -57,6 +66,10 @@ func allocate(env *accessv1alpha1.Environment, users []accessv1alpha1.PlatformUs
 	}
 	sort.Slice(seats, func(i, j int) bool { return seats[i].SKU < seats[j].SKU })
 	env.Status.Seats = seats
+	if wake.IsZero() {
+		return 0
+	}
+	return wake.Sub(now)
 }
 
 // claimSince is when a user began needing a slot or seat (EV1): its creation time while its spec

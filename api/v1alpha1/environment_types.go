@@ -24,6 +24,7 @@ const NonInteractiveSlotLimit = 7
 const DefaultRootBusinessUnit = "root"
 
 // BusinessUnit is one unit of the environment's business-unit tree.
+// +kubebuilder:validation:XValidation:rule="!has(self.parent) || self.parent != self.name",message="a business unit cannot be its own parent (EV2): set parent to the unit above it, or remove parent from the root unit",fieldPath=".parent"
 type BusinessUnit struct {
 	// name of the unit, unique in the environment.
 	// +kubebuilder:validation:MinLength=1
@@ -84,9 +85,8 @@ type EnvironmentSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=100
-	// +kubebuilder:validation:XValidation:rule="size(self) == 0 || self.filter(u, !has(u.parent)).size() == 1",message="businessUnits needs exactly one root unit (a unit without parent): give every other unit a parent"
-	// +kubebuilder:validation:XValidation:rule="self.all(u, !has(u.parent) || self.exists(p, p.name == u.parent))",message="every businessUnits parent must be the name of a listed unit: add the parent unit or correct the name"
-	// +kubebuilder:validation:XValidation:rule="self.all(u, !has(u.parent) || u.parent != u.name)",message="a business unit cannot be its own parent"
+	// +kubebuilder:validation:XValidation:rule="size(self) == 0 || self.filter(u, !has(u.parent)).size() == 1",message="spec.businessUnits needs exactly one root unit, a unit without parent (EV2): give every other unit a parent"
+	// +kubebuilder:validation:XValidation:rule="self.all(u, !has(u.parent) || self.exists(p, p.name == u.parent))",message="every parent in spec.businessUnits must be the name of a listed unit (EV2): add the parent unit or correct the parent name"
 	// +optional
 	BusinessUnits []BusinessUnit `json:"businessUnits,omitempty"`
 	// licenses are the seats per SKU this environment may hand out (LI1). Absent: licenses are not counted.
@@ -194,6 +194,10 @@ type Environment struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the environment: type, product, security group, business units, licenses and
+	// settings. It defaults to {}, so an Environment applied without one still gets its defaults.
+	// +kubebuilder:default={}
+	// +optional
 	Spec   EnvironmentSpec   `json:"spec,omitempty"`
 	Status EnvironmentStatus `json:"status,omitempty"`
 }

@@ -101,7 +101,7 @@ type TablePrivileges struct {
 
 // TablePermission grants privileges on one Dataverse table.
 // +kubebuilder:validation:XValidation:rule="self.permissionSetting == 'Custom' || !has(self.privileges)",message="permissionSetting and privileges are exclusive (SR4): remove privileges to use the preset, or set permissionSetting to Custom",fieldPath=".privileges"
-// +kubebuilder:validation:XValidation:rule="self.ownership != 'Organization' || !(self.permissionSetting in ['Collaborate', 'Private'])",message="an Organization-owned table takes only Organization or None (SR3), and this preset grants User level: use FullAccess, Reference, NoAccess or Custom",fieldPath=".permissionSetting"
+// +kubebuilder:validation:XValidation:rule="self.ownership != 'Organization' || !(self.permissionSetting in ['Collaborate', 'Private'])",message="an Organization-owned table takes only Organization or None (SR3), and the Collaborate and Private presets grant User level: use FullAccess, Reference, NoAccess or Custom",fieldPath=".permissionSetting"
 // +kubebuilder:validation:XValidation:rule="self.ownership != 'Organization' || !has(self.privileges) || [has(self.privileges.create) ? self.privileges.create : 'None', has(self.privileges.read) ? self.privileges.read : 'None', has(self.privileges.write) ? self.privileges.write : 'None', has(self.privileges.delete) ? self.privileges.delete : 'None', has(self.privileges.append) ? self.privileges.append : 'None', has(self.privileges.appendTo) ? self.privileges.appendTo : 'None', has(self.privileges.assign) ? self.privileges.assign : 'None', has(self.privileges.share) ? self.privileges.share : 'None'].all(l, l in ['None', 'Organization', 'Global'])",message="an Organization-owned table takes only Organization or None on every privilege (SR3): change the other levels to Organization or None",fieldPath=".privileges"
 type TablePermission struct {
 	// table is the logical name of the Dataverse table, such as account or webresource.
@@ -135,7 +135,7 @@ type NamedPrivilege struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9]*$`
 	Name string `json:"name"`
 	// level is Organization or None (SR3); the legacy Global means Organization.
-	// +kubebuilder:validation:XValidation:rule="self in ['None', 'Organization', 'Global']",message="miscellaneous and privacy privileges take only Organization or None (SR3)"
+	// +kubebuilder:validation:XValidation:rule="self in ['None', 'Organization', 'Global']",message="miscellaneous and privacy privileges take only Organization or None (SR3): set level to Organization or None"
 	// +kubebuilder:default=Organization
 	// +optional
 	Level AccessLevel `json:"level,omitempty"`
@@ -143,7 +143,7 @@ type NamedPrivilege struct {
 
 // SecurityRoleSpec is a security role: table privileges at access levels, miscellaneous and
 // privacy privileges, member's privilege inheritance and the business unit it belongs to.
-// +kubebuilder:validation:XValidation:rule="!has(self.builtIn) || self.builtIn != 'SystemAdministrator' || self.memberPrivilegeInheritance == 'DirectUserBasicAndTeam'",message="System Administrator's member privilege inheritance is fixed at DirectUserBasicAndTeam (SR7): remove memberPrivilegeInheritance",fieldPath=".memberPrivilegeInheritance"
+// +kubebuilder:validation:XValidation:rule="!has(self.builtIn) || self.builtIn != 'SystemAdministrator' || self.memberPrivilegeInheritance == 'DirectUserBasicAndTeam'",message="System Administrator's member privilege inheritance is fixed at DirectUserBasicAndTeam (SR7): remove spec.memberPrivilegeInheritance or set it to DirectUserBasicAndTeam",fieldPath=".memberPrivilegeInheritance"
 type SecurityRoleSpec struct {
 	// environmentName is the Environment, in this namespace, the role belongs to. Immutable.
 	// +kubebuilder:validation:MinLength=1

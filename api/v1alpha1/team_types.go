@@ -19,9 +19,10 @@ const (
 func (t TeamType) IsGroupTeam() bool { return t == TeamAADSecurityGroup || t == TeamAADOfficeGroup }
 
 // TeamSpec is an owner, access or Entra-group team in one environment.
-// +kubebuilder:validation:XValidation:rule="(self.type in ['AADSecurityGroup', 'AADOfficeGroup']) == has(self.group)",message="group is required for AADSecurityGroup and AADOfficeGroup teams and forbidden for Owner and Access teams",fieldPath=".group"
-// +kubebuilder:validation:XValidation:rule="!(self.type in ['AADSecurityGroup', 'AADOfficeGroup']) || !has(self.members)",message="members of a group team are the users that list its group in securityGroups (TM1): remove members",fieldPath=".members"
-// +kubebuilder:validation:XValidation:rule="self.type != 'Access' || !has(self.securityRoles)",message="Access teams hold no security roles (TM4): remove securityRoles or use an Owner team",fieldPath=".securityRoles"
+// +kubebuilder:validation:XValidation:rule="!(self.type in ['AADSecurityGroup', 'AADOfficeGroup']) || has(self.group)",message="an AADSecurityGroup or AADOfficeGroup team takes its members from an Entra group (TM1): set spec.group to that group",fieldPath=".group"
+// +kubebuilder:validation:XValidation:rule="self.type in ['AADSecurityGroup', 'AADOfficeGroup'] || !has(self.group)",message="only AADSecurityGroup and AADOfficeGroup teams have a group: remove spec.group from this Owner or Access team, or change spec.type to a group team",fieldPath=".group"
+// +kubebuilder:validation:XValidation:rule="!(self.type in ['AADSecurityGroup', 'AADOfficeGroup']) || !has(self.members)",message="the members of a group team are the users that list its group in securityGroups (TM1): remove spec.members",fieldPath=".members"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Access' || !has(self.securityRoles)",message="Access teams hold no security roles (TM4): remove spec.securityRoles, or use an Owner team",fieldPath=".securityRoles"
 type TeamSpec struct {
 	// environmentName is the Environment, in this namespace, the team belongs to. Immutable.
 	// +kubebuilder:validation:MinLength=1

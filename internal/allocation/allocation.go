@@ -31,12 +31,20 @@ type Claim struct {
 	Since time.Time
 }
 
+// SettleWindow is how long a new claim waits before it can be granted. Creation times have a
+// resolution of one second and the authority sees creations a moment late, so a burst created
+// within one second is only known in full a little after that second ends; granting earlier would
+// hand slots to whichever claims arrived first instead of in (creation time, name) order (EV1),
+// and grants, once made, are kept.
+const SettleWindow = 2 * time.Second
+
 // Allocate returns the next ledger:
 //   - a holder keeps its grant while it still claims (EV1: held until deleted or no longer needed);
 //   - when capacity shrinks below the holders, the most recent grants go back to the head of the
 //     waiting line, so the invariant holders <= capacity always holds;
 //   - waiting users keep their place; new claimants join in order of Since, name as tie-break;
-//   - free capacity goes to the head of the waiting line, granted at now.
+//   - free capacity goes to the head of the waiting line, granted at now, but only to claims
+//     older than SettleWindow: the line stops at the first younger one so order holds.
 //
 // Allocate is deterministic and idempotent: Allocate of its own result with the same claims
 // returns the same ledger.
@@ -78,7 +86,8 @@ func Allocate(prev Ledger, claims []Claim, capacity int, now time.Time) Ledger {
 	sortEntries(waiting)
 	waiting = append(revoked, waiting...)
 
-	for len(next.Holders) < capacity && len(waiting) > 0 {
+	settled := now.Add(-SettleWindow)
+	for len(next.Holders) < capacity && len(waiting) > 0 && waiting[0].Since.Before(settled) {
 		next.Holders = append(next.Holders, Entry{Name: waiting[0].Name, Since: now})
 		waiting = waiting[1:]
 	}
@@ -139,4 +148,18 @@ func (l Ledger) Find(name string) (place Place, ok bool) {
 		}
 	}
 	return Place{}, false
+}
+
+// NextGrant returns when a claim of the ledger that is too young to be granted becomes old enough,
+// given free capacity; ok is false when nothing waits on time.
+func (l Ledger) NextGrant(capacity int, now time.Time) (at time.Time, ok bool) {
+	if len(l.Holders) >= capacity || len(l.Waiting) == 0 {
+		return time.Time{}, false
+	}
+	// After Allocate, free capacity with someone waiting means the head of the line is too young.
+	at = l.Waiting[0].Since.Add(SettleWindow)
+	if at.Before(now) {
+		return time.Time{}, false
+	}
+	return at.Add(100 * time.Millisecond), true
 }

@@ -179,3 +179,29 @@ func TestFind(t *testing.T) {
 		}
 	}
 }
+
+func TestAllocateWaitsForTheBurstToSettle(t *testing.T) {
+	burst := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	// The authority has seen only part of a burst created within one second.
+	seen := []Claim{{"u09", burst}, {"u10", burst}}
+	got := Allocate(Ledger{}, seen, 7, burst.Add(500*time.Millisecond))
+	if len(got.Holders) != 0 {
+		t.Fatalf("EV1 granted %v before the burst's second settled", names(got.Holders))
+	}
+	at, ok := got.NextGrant(7, burst.Add(500*time.Millisecond))
+	if !ok || !at.After(burst.Add(SettleWindow)) {
+		t.Fatalf("NextGrant = %v, %v; want a time after the settle window", at, ok)
+	}
+	// Later the whole burst is known: the grant follows (creation time, name), not arrival.
+	all := append(seen, Claim{"u05", burst}, Claim{"u01", burst})
+	got = Allocate(got, all, 2, burst.Add(SettleWindow+time.Second))
+	if diff := cmp.Diff([]string{"u01", "u05"}, names(got.Holders)); diff != "" {
+		t.Errorf("EV1 holders (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"u09", "u10"}, names(got.Waiting)); diff != "" {
+		t.Errorf("EV1 waiting (-want +got):\n%s", diff)
+	}
+	if _, ok := got.NextGrant(2, burst.Add(SettleWindow+time.Second)); ok {
+		t.Error("NextGrant with no free capacity must say nothing waits on time")
+	}
+}
