@@ -28,6 +28,9 @@ func init() {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "check-access" {
+		os.Exit(runCheckAccess(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	var (
 		metricsAddr, probeAddr string
 		secureMetrics          bool
