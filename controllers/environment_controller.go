@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -102,8 +102,8 @@ func (r *EnvironmentReconciler) now() time.Time {
 // Basic User, and the stub default role of the product (AM8).
 func (r *EnvironmentReconciler) ensureBuiltInRoles(ctx context.Context, env *accessv1alpha1.Environment) error {
 	wanted := map[string]accessv1alpha1.BuiltInRole{
-		accessv1alpha1.SystemAdministratorRoleName(env.Name):             accessv1alpha1.BuiltInSystemAdministrator,
-		env.Name + accessv1alpha1.BasicUserRoleSuffix:                    accessv1alpha1.BuiltInBasicUser,
+		accessv1alpha1.SystemAdministratorRoleName(env.Name):           accessv1alpha1.BuiltInSystemAdministrator,
+		env.Name + accessv1alpha1.BasicUserRoleSuffix:                  accessv1alpha1.BuiltInBasicUser,
 		accessv1alpha1.StubDefaultRoleName(env.Name, env.Spec.Product): stubDefaultBuiltIn(env.Spec.Product),
 	}
 	for name, builtIn := range wanted {

@@ -338,4 +338,3 @@ func ledgerOf(holders, waiting []accessv1alpha1.LedgerEntry) allocation.Ledger {
 	}
 	return l
 }
-

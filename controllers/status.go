@@ -20,7 +20,9 @@ type verdict struct {
 	stalled bool
 }
 
-func ready(message string) verdict { return verdict{reason: accessv1alpha1.ReasonReady, message: message} }
+func ready(message string) verdict {
+	return verdict{reason: accessv1alpha1.ReasonReady, message: message}
+}
 
 // stalledBy is a problem only a person can fix: a missing reference, a full limit, a contradiction.
 func stalledBy(reason, message string) verdict {

@@ -148,7 +148,9 @@ func role(ns, name, env string, mutate ...func(*accessv1alpha1.SecurityRole)) *a
 	return r
 }
 
-func nonInteractive(u *accessv1alpha1.PlatformUser) { u.Spec.AccessMode = accessv1alpha1.AccessModeNonInteractive }
+func nonInteractive(u *accessv1alpha1.PlatformUser) {
+	u.Spec.AccessMode = accessv1alpha1.AccessModeNonInteractive
+}
 
 func withRoles(names ...string) func(*accessv1alpha1.PlatformUser) {
 	return func(u *accessv1alpha1.PlatformUser) { u.Spec.SecurityRoles = names }

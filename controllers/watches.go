@@ -154,4 +154,3 @@ func conditionMessage(list []metav1.Condition, condType string) string {
 	}
 	return ""
 }
-
