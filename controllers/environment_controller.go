@@ -40,6 +40,9 @@ type EnvironmentReconciler struct {
 func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var env accessv1alpha1.Environment
 	if err := r.Get(ctx, req.NamespacedName, &env); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetEnvironment(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !env.DeletionTimestamp.IsZero() {
@@ -78,6 +81,7 @@ func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	settle := allocate(&env, users.Items, r.now())
 	st.Users = countUsers(users.Items, apps.Items)
 	conds.apply(ready(readySummary(&env)))
+	observeEnvironment(&env, users.Items, apps.Items)
 	return ctrl.Result{RequeueAfter: settle}, r.writeStatus(ctx, before, &env)
 }
 
