@@ -56,22 +56,20 @@ var _ = Describe("License seats", func() {
 		Eventually(func() []string { return eventReasons(ns, "c") }).Should(ContainElement(accessv1alpha1.ReasonSeatsExhausted))
 
 		By("EN4: leaving the security group disables b but it keeps its seat")
-		var b accessv1alpha1.PlatformUser
-		Expect(k8sClient.Get(ctx, key(ns, "b"), &b)).To(Succeed())
-		b.Spec.SecurityGroups = nil
-		b.Spec.Enabled = false
-		b.Spec.SecurityRoles = nil
-		Expect(k8sClient.Update(ctx, &b)).To(Succeed())
-		Eventually(readyReason(&b)).Should(Equal("True"))
+		b := &accessv1alpha1.PlatformUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b"}}
+		update(b, func(b *accessv1alpha1.PlatformUser) {
+			b.Spec.SecurityGroups = nil
+			b.Spec.Enabled = false
+			b.Spec.SecurityRoles = nil
+		})
+		Eventually(readyReason(b)).Should(Equal("True"))
 		Expect(b.Status.Enabled).To(BeFalse())
-		Expect(condition(&b, accessv1alpha1.ConditionEnabled).Reason).To(Equal(accessv1alpha1.ReasonNotInSecurityGroup))
-		Expect(condition(&b, accessv1alpha1.ConditionLicensed).Reason).To(Equal(accessv1alpha1.ReasonSeatHeld))
+		Expect(condition(b, accessv1alpha1.ConditionEnabled).Reason).To(Equal(accessv1alpha1.ReasonNotInSecurityGroup))
+		Expect(condition(b, accessv1alpha1.ConditionLicensed).Reason).To(Equal(accessv1alpha1.ReasonSeatHeld))
 		Consistently(func() []string { h, _ := seatLedger(ns, env, "PLAN1"); return h }, "1s").Should(Equal([]string{"a", "b"}))
 
 		By("removing b's license frees the seat for c")
-		Expect(k8sClient.Get(ctx, key(ns, "b"), &b)).To(Succeed())
-		b.Spec.License = ""
-		Expect(k8sClient.Update(ctx, &b)).To(Succeed())
+		update(b, func(b *accessv1alpha1.PlatformUser) { b.Spec.License = "" })
 		Eventually(func() []string { h, _ := seatLedger(ns, env, "PLAN1"); return h }).Should(Equal([]string{"a", "c"}))
 		Eventually(readyReason(c)).Should(Equal("True"))
 		Expect(c.Status.Enabled).To(BeTrue())
@@ -145,10 +143,7 @@ var _ = Describe("Enablement", func() {
 		Eventually(readyReason(u)).Should(Equal(accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
 		Expect(condition(u, accessv1alpha1.ConditionReady).Message).To(ContainSubstring("allowRoleAssignmentOnDisabledUsers"))
 
-		var e accessv1alpha1.Environment
-		Expect(k8sClient.Get(ctx, key(ns, env), &e)).To(Succeed())
-		e.Spec.Settings.AllowRoleAssignmentOnDisabledUsers = true
-		Expect(k8sClient.Update(ctx, &e)).To(Succeed())
+		update(environment(ns, env), func(e *accessv1alpha1.Environment) { e.Spec.Settings.AllowRoleAssignmentOnDisabledUsers = true })
 		Eventually(func() string {
 			c := condition(u, accessv1alpha1.ConditionReady)
 			if c == nil {
@@ -163,10 +158,10 @@ var _ = Describe("Enablement", func() {
 		u := user(ns, "u", env, withLicense("PLAN1"), withRoles("worker"), func(u *accessv1alpha1.PlatformUser) { u.Spec.Enabled = false })
 		create(u)
 		Eventually(readyReason(u)).Should(Equal(accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
-		Expect(k8sClient.Get(ctx, key(ns, "u"), u)).To(Succeed())
-		u.Spec.Enabled = true
-		u.Spec.SecurityGroups = []string{"sg-corp"}
-		Expect(k8sClient.Update(ctx, u)).To(Succeed())
+		update(u, func(u *accessv1alpha1.PlatformUser) {
+			u.Spec.Enabled = true
+			u.Spec.SecurityGroups = []string{"sg-corp"}
+		})
 		Eventually(readyReason(u)).Should(Equal("True"))
 		Eventually(func() []string { return eventReasons(ns, "u") }).Should(ContainElement("Enabled"))
 	})
@@ -180,10 +175,10 @@ var _ = Describe("Enablement", func() {
 		create(app)
 		Eventually(readyReason(app)).Should(Equal("True"))
 		Expect(app.Status.Enabled).To(BeTrue(), "enabled on creation")
-		Expect(k8sClient.Get(ctx, key(ns, "erp"), app)).To(Succeed())
-		app.Spec.Enabled = false
-		app.Spec.SecurityRoles = nil
-		Expect(k8sClient.Update(ctx, app)).To(Succeed())
+		update(app, func(a *accessv1alpha1.ApplicationUser) {
+			a.Spec.Enabled = false
+			a.Spec.SecurityRoles = nil
+		})
 		Eventually(readyReason(app)).Should(Equal("True"))
 		Expect(app.Status.Enabled).To(BeFalse())
 		Eventually(func() []string { return eventReasons(ns, "erp") }).Should(ContainElement("ApplicationUserDisabled"))

@@ -80,9 +80,17 @@ func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	settle := allocate(&env, users.Items, r.now())
 	st.Users = countUsers(users.Items, apps.Items)
-	conds.apply(ready(readySummary(&env)))
+	if settle > 0 {
+		// Claims of a burst are settling (EV1): the environment is still working, not Ready.
+		conds.apply(waitingFor(accessv1alpha1.ReasonAwaitingAllocation, "allocating: new claims are granted in creation order once their burst has settled; "+readySummary(&env)))
+	} else {
+		conds.apply(ready(readySummary(&env)))
+	}
 	observeEnvironment(&env, users.Items, apps.Items)
-	return ctrl.Result{RequeueAfter: settle}, r.writeStatus(ctx, before, &env)
+	if err := r.writeStatus(ctx, before, &env); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: settle}, nil
 }
 
 // writeStatus patches the status with an optimistic lock: a ledger computed from a stale read

@@ -243,19 +243,19 @@ func enablementInput(u *accessv1alpha1.PlatformUser, env *accessv1alpha1.Environ
 		}
 		for _, s := range env.Status.Seats {
 			if s.SKU == u.Spec.License {
-				in.Seat = grantOf(ledgerOf(s.Holders, s.Waiting), u.Name)
+				in.Seat = grantOf(ledgerOf(s.Holders, s.Waiting), u.Name, int(s.Seats))
 			}
 		}
 	}
 	if l := env.Status.NonInteractive; l != nil {
-		in.Slot = grantOf(ledgerOf(l.Holders, l.Waiting), u.Name)
+		in.Slot = grantOf(ledgerOf(l.Holders, l.Waiting), u.Name, int(l.Limit))
 	}
 	return in
 }
 
-func grantOf(l allocation.Ledger, name string) enablement.Grant {
+func grantOf(l allocation.Ledger, name string, capacity int) enablement.Grant {
 	p, ok := l.Find(name)
-	return enablement.Grant{Known: ok, Held: p.Held, Position: p.Position, Waiting: p.Waiting}
+	return enablement.Grant{Known: ok, Held: p.Held, Position: p.Position, Waiting: p.Waiting, Free: capacity - len(l.Holders)}
 }
 
 func setAspect(conds conditions, condType string, a enablement.Aspect) {

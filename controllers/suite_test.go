@@ -210,3 +210,15 @@ func stalledReason(obj client.Object) string {
 	}
 	return c.Reason
 }
+
+// update reads obj, applies mutate and writes it, retrying on conflicts with the controllers'
+// own writes, as kubectl edit would.
+func update[T client.Object](obj T, mutate func(T)) {
+	EventuallyWithOffset(1, func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate(obj)
+		return k8sClient.Update(ctx, obj)
+	}).Should(Succeed())
+}

@@ -136,20 +136,20 @@ var _ = Describe("Non-interactive slots", func() {
 		Expect(stalledReason(promoted)).To(BeEmpty())
 
 		By("switching a holder to ReadWrite")
-		var holder accessv1alpha1.PlatformUser
-		Expect(k8sClient.Get(ctx, key(ns, order[1]), &holder)).To(Succeed())
-		holder.Spec.AccessMode = accessv1alpha1.AccessModeReadWrite
-		holder.Spec.License = "PLAN1"
-		Expect(k8sClient.Update(ctx, &holder)).To(Succeed())
+		holder := &accessv1alpha1.PlatformUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: order[1]}}
+		update(holder, func(u *accessv1alpha1.PlatformUser) {
+			u.Spec.AccessMode = accessv1alpha1.AccessModeReadWrite
+			u.Spec.License = "PLAN1"
+		})
 		Eventually(slotHolders(ns, env)).Should(Equal(append(append([]string{}, order[2:7]...), order[7], order[8])))
 
 		By("switching it back: it queues behind the earlier waiters")
-		Expect(k8sClient.Get(ctx, key(ns, order[1]), &holder)).To(Succeed())
-		holder.Spec.AccessMode = accessv1alpha1.AccessModeNonInteractive
-		holder.Spec.License = ""
-		Expect(k8sClient.Update(ctx, &holder)).To(Succeed())
+		update(holder, func(u *accessv1alpha1.PlatformUser) {
+			u.Spec.AccessMode = accessv1alpha1.AccessModeNonInteractive
+			u.Spec.License = ""
+		})
 		Eventually(func() []string { return slotWaiting(ns, env) }).Should(Equal(append(append([]string{}, order[9:]...), order[1])))
-		Eventually(readyReason(&holder)).Should(Equal(accessv1alpha1.ReasonNonInteractiveLimitReached))
+		Eventually(readyReason(holder)).Should(Equal(accessv1alpha1.ReasonNonInteractiveLimitReached))
 	})
 
 	It("EV1: a second manager started after the first is stopped keeps holders and order", func() {
@@ -165,10 +165,7 @@ var _ = Describe("Non-interactive slots", func() {
 		Expect(managerRuns.Load()).To(Equal(runs + 1))
 
 		// Touch the environment so the new manager's authority reconciles it for sure.
-		var e accessv1alpha1.Environment
-		Expect(k8sClient.Get(ctx, key(ns, env), &e)).To(Succeed())
-		e.Annotations = map[string]string{"test/touch": "1"}
-		Expect(k8sClient.Update(ctx, &e)).To(Succeed())
+		update(environment(ns, env), func(e *accessv1alpha1.Environment) { e.Annotations = map[string]string{"test/touch": "1"} })
 		last := &accessv1alpha1.PlatformUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: order[19]}}
 		Eventually(readyReason(last)).Should(Equal(accessv1alpha1.ReasonNonInteractiveLimitReached))
 		Consistently(func() any {

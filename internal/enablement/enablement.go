@@ -17,7 +17,13 @@ type Grant struct {
 	Held  bool
 	// Position in the waiting line (1-based) and the line's length.
 	Position, Waiting int
+	// Free is the capacity not yet granted: a waiter whose position is within it is about to be
+	// granted (its claim is settling, EV1), not blocked by a full limit.
+	Free int
 }
+
+// settling reports whether a waiting principal will be granted without anyone acting.
+func (g Grant) settling() bool { return !g.Held && g.Position > 0 && g.Position <= g.Free }
 
 // Input is everything the decision needs about one user and its environment.
 type Input struct {
@@ -121,7 +127,7 @@ func licensed(in Input) Aspect {
 		return Aspect{Applies: true, Reason: accessv1alpha1.ReasonLicenseNotOffered,
 			Message: fmt.Sprintf("license %s is not offered by environment %s (it offers %s): change spec.license, or add %s to the Environment's spec.licenses (LI1)",
 				in.Spec.License, in.Environment, strings.Join(in.OfferedSKUs, ", "), in.Spec.License)}
-	case !in.Seat.Known:
+	case !in.Seat.Known || in.Seat.settling():
 		return Aspect{Applies: true, Pending: true, Reason: accessv1alpha1.ReasonAwaitingAllocation,
 			Message: fmt.Sprintf("waiting for environment %s to allocate a seat of %s", in.Environment, in.Spec.License)}
 	case in.Seat.Held:
@@ -139,7 +145,7 @@ func slot(in Input) Aspect {
 		return Aspect{}
 	}
 	switch {
-	case !in.Slot.Known:
+	case !in.Slot.Known || in.Slot.settling():
 		return Aspect{Applies: true, Pending: true, Reason: accessv1alpha1.ReasonAwaitingAllocation,
 			Message: fmt.Sprintf("waiting for environment %s to allocate a non-interactive slot", in.Environment)}
 	case in.Slot.Held:
