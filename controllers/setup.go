@@ -6,8 +6,16 @@ import (
 	"context"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 )
+
+// CacheOptions are the informer cache settings every manager of this operator uses: managed
+// fields are stripped before objects enter the cache, since no reconciler reads them and they are
+// often the largest part of an object.
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+}
 
 // Options tune the controllers.
 type Options struct {
