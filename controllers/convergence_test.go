@@ -134,9 +134,26 @@ var _ = Describe("Convergence", func() {
 		for _, o := range fleet(forward) {
 			create(o)
 		}
+		// Dependents before what they depend on: users and application users, then teams, then
+		// roles, then the environment. Within a kind the order stays, since EV1 grants by
+		// creation time and a reversed line of users would rightly be served in reverse.
+		rank := func(o client.Object) int {
+			switch o.(type) {
+			case *accessv1alpha1.PlatformUser, *accessv1alpha1.ApplicationUser:
+				return 0
+			case *accessv1alpha1.Team:
+				return 1
+			case *accessv1alpha1.SecurityRole:
+				return 2
+			}
+			return 3
+		}
 		objs := fleet(reverse)
-		for i := len(objs) - 1; i >= 0; i-- {
-			create(objs[i])
+		sort.SliceStable(objs, func(i, j int) bool { return rank(objs[i]) < rank(objs[j]) })
+		Expect(objs[0]).To(BeAssignableToTypeOf(&accessv1alpha1.PlatformUser{}))
+		Expect(objs[len(objs)-1]).To(BeAssignableToTypeOf(&accessv1alpha1.Environment{}))
+		for _, o := range objs {
+			create(o)
 		}
 		Eventually(func() bool { return settled(forward) && settled(reverse) }).Should(BeTrue())
 		Eventually(func() map[string]string { return snapshot(reverse) }).Should(Equal(snapshot(forward)))

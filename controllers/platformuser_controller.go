@@ -300,17 +300,21 @@ func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.PlatformUser{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&accessv1alpha1.Environment{}, environmentToUsers(c)).
+		// A role reaches its direct holders and, through the teams that hold it, their members:
+		// a team role that did not resolve before is in no user's index yet.
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, types.NamespacedName{})
-		}), builder.WithPredicates(roleChanged())).
-		Watches(&accessv1alpha1.Team{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			t := o.(*accessv1alpha1.Team)
-			reqs := requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, t.Namespace, indexUserTeams, []string{t.Name}, types.NamespacedName{})
-			reqs = append(reqs, requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, t.Namespace, indexUserGroups, []string{groupKeyOf(t)}, types.NamespacedName{})...)
-			for _, m := range t.Spec.Members {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: m}})
+			reqs := requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, types.NamespacedName{})
+			var teams accessv1alpha1.TeamList
+			if err := c.List(ctx, &teams, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoles: o.GetName()}); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "listing teams of a role", "role", o.GetName())
+			}
+			for i := range teams.Items {
+				reqs = append(reqs, usersOfTeam(ctx, c, &teams.Items[i])...)
 			}
 			return reqs
+		}), builder.WithPredicates(roleChanged())).
+		Watches(&accessv1alpha1.Team{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return usersOfTeam(ctx, c, o.(*accessv1alpha1.Team))
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&accessv1alpha1.PlatformUser{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			u := o.(*accessv1alpha1.PlatformUser)
@@ -318,6 +322,17 @@ func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 		}), builder.WithPredicates(createdOrDeleted())).
 		WithOptions(opts).
 		Complete(r)
+}
+
+// usersOfTeam is every user a team's change can concern: its listed members, the members of its
+// group (TM1), and the users whose status says they got roles from it.
+func usersOfTeam(ctx context.Context, c client.Reader, t *accessv1alpha1.Team) []reconcile.Request {
+	reqs := requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, t.Namespace, indexUserTeams, []string{t.Name}, types.NamespacedName{})
+	reqs = append(reqs, requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, t.Namespace, indexUserGroups, []string{groupKeyOf(t)}, types.NamespacedName{})...)
+	for _, m := range t.Spec.Members {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: m}})
+	}
+	return reqs
 }
 
 func groupKeyOf(t *accessv1alpha1.Team) string {
