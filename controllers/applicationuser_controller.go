@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -59,16 +58,15 @@ func (r *ApplicationUserReconciler) verdict(ctx context.Context, app *accessv1al
 	st := &app.Status
 	st.Enabled = false
 	st.Access = accessv1alpha1.AccessNoAccess
-	var env accessv1alpha1.Environment
-	if err := r.Get(ctx, client.ObjectKey{Namespace: app.Namespace, Name: app.Spec.EnvironmentName}, &env); err != nil {
-		if apierrors.IsNotFound(err) {
-			st.EffectiveRoles = nil
-			conds.remove(accessv1alpha1.ConditionEnabled)
-			conds.remove(accessv1alpha1.ConditionRolesAssigned)
-			return stalledBy(accessv1alpha1.ReasonEnvironmentNotFound,
-				fmt.Sprintf("Environment %s does not exist in namespace %s: create it, or correct spec.environmentName (EV3)", app.Spec.EnvironmentName, app.Namespace)), nil
-		}
+	env, missing, err := environmentOf(ctx, r.Client, app.Namespace, app.Spec.EnvironmentName)
+	if err != nil {
 		return verdict{}, err
+	}
+	if missing != nil {
+		st.EffectiveRoles = nil
+		conds.remove(accessv1alpha1.ConditionEnabled)
+		conds.remove(accessv1alpha1.ConditionRolesAssigned)
+		return *missing, nil
 	}
 	var same accessv1alpha1.ApplicationUserList
 	if err := r.List(ctx, &same, client.InNamespace(app.Namespace), client.MatchingFields{indexAppKey: lowerKey(app.Spec.EnvironmentName, app.Spec.ApplicationID)}); err != nil {
@@ -91,9 +89,9 @@ func (r *ApplicationUserReconciler) verdict(ctx context.Context, app *accessv1al
 	}
 
 	tree := butree.Tree(env.BusinessUnitParents())
-	bu, buProblem := businessUnitOf(app.Spec.BusinessUnit, &env, tree, holder)
+	bu, buProblem := businessUnitOf(app.Spec.BusinessUnit, env, tree, holder)
 	st.BusinessUnit = bu
-	roles, problem, err := roleResolver{Reader: r.Client, env: &env, tree: tree}.resolve(ctx, app.Namespace, bu, holder, app.Spec.SecurityRoles, string(accessv1alpha1.RoleSourceDirect))
+	roles, problem, err := roleResolver{Reader: r.Client, env: env, tree: tree}.resolve(ctx, app.Namespace, bu, holder, app.Spec.SecurityRoles, string(accessv1alpha1.RoleSourceDirect))
 	if err != nil {
 		return verdict{}, err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -61,14 +60,12 @@ func (r *PlatformUserReconciler) evaluate(ctx context.Context, u *accessv1alpha1
 	conds := conditions{list: &st.Conditions, generation: u.Generation}
 	holder := "PlatformUser " + u.Name
 
-	var env accessv1alpha1.Environment
-	if err := r.Get(ctx, client.ObjectKey{Namespace: u.Namespace, Name: u.Spec.EnvironmentName}, &env); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return err
+	env, missing, err := environmentOf(ctx, r.Client, u.Namespace, u.Spec.EnvironmentName)
+	if err != nil || missing != nil {
+		if missing != nil {
+			r.unresolved(u, conds, *missing)
 		}
-		r.unresolved(u, conds, stalledBy(accessv1alpha1.ReasonEnvironmentNotFound,
-			fmt.Sprintf("Environment %s does not exist in namespace %s: create it, or correct spec.environmentName (EV3)", u.Spec.EnvironmentName, u.Namespace)))
-		return nil
+		return err
 	}
 
 	if v, err := r.duplicateOf(ctx, u); err != nil || v != nil {
@@ -79,16 +76,16 @@ func (r *PlatformUserReconciler) evaluate(ctx context.Context, u *accessv1alpha1
 	}
 
 	tree := butree.Tree(env.BusinessUnitParents())
-	bu, buProblem := businessUnitOf(u.Spec.BusinessUnit, &env, tree, holder)
+	bu, buProblem := businessUnitOf(u.Spec.BusinessUnit, env, tree, holder)
 	st.BusinessUnit = bu
 
-	decision := enablement.Decide(enablementInput(u, &env))
+	decision := enablement.Decide(enablementInput(u, env))
 	st.Enabled = decision.Enabled
 	setAspect(conds, accessv1alpha1.ConditionEnabled, decision.EnabledAspect)
 	setAspect(conds, accessv1alpha1.ConditionLicensed, decision.Licensed)
 	setAspect(conds, accessv1alpha1.ConditionNonInteractiveSlot, decision.Slot)
 
-	roles, rolesVerdict, err := r.effectiveRoles(ctx, u, &env, tree, bu, decision.Enabled, holder)
+	roles, rolesVerdict, err := r.effectiveRoles(ctx, u, env, tree, bu, decision.Enabled, holder)
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,21 @@ func roleBusinessUnit(role *accessv1alpha1.SecurityRole, env *accessv1alpha1.Env
 	return env.RootBusinessUnit()
 }
 
+// environmentOf gets the Environment an object names (EV3). A missing one is a verdict, not an
+// error: the object waits, Stalled, until someone creates it or corrects spec.environmentName.
+func environmentOf(ctx context.Context, c client.Reader, namespace, name string) (*accessv1alpha1.Environment, *verdict, error) {
+	var env accessv1alpha1.Environment
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &env); err != nil {
+		if apierrors.IsNotFound(err) {
+			v := stalledBy(accessv1alpha1.ReasonEnvironmentNotFound,
+				fmt.Sprintf("Environment %s does not exist in namespace %s: create it, or correct spec.environmentName (EV3)", name, namespace))
+			return nil, &v, nil
+		}
+		return nil, nil, err
+	}
+	return &env, nil, nil
+}
+
 // businessUnitOf resolves a principal's unit and checks it exists (EV3).
 func businessUnitOf(spec string, env *accessv1alpha1.Environment, tree butree.Tree, holder string) (string, *verdict) {
 	bu := spec

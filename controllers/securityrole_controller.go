@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,17 +53,16 @@ func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 }
 
 func (r *SecurityRoleReconciler) verdict(ctx context.Context, role *accessv1alpha1.SecurityRole) (verdict, error) {
-	var env accessv1alpha1.Environment
-	if err := r.Get(ctx, client.ObjectKey{Namespace: role.Namespace, Name: role.Spec.EnvironmentName}, &env); err != nil {
-		if apierrors.IsNotFound(err) {
-			role.Status.BusinessUnit = ""
-			return stalledBy(accessv1alpha1.ReasonEnvironmentNotFound,
-				fmt.Sprintf("Environment %s does not exist in namespace %s: create it, or correct spec.environmentName (EV3)", role.Spec.EnvironmentName, role.Namespace)), nil
-		}
+	env, missing, err := environmentOf(ctx, r.Client, role.Namespace, role.Spec.EnvironmentName)
+	if err != nil {
 		return verdict{}, err
 	}
+	if missing != nil {
+		role.Status.BusinessUnit = ""
+		return *missing, nil
+	}
 	tree := butree.Tree(env.BusinessUnitParents())
-	bu, v := businessUnitOf(role.Spec.BusinessUnit, &env, tree, "SecurityRole "+role.Name)
+	bu, v := businessUnitOf(role.Spec.BusinessUnit, env, tree, "SecurityRole "+role.Name)
 	role.Status.BusinessUnit = bu
 	if v != nil {
 		return *v, nil
@@ -75,7 +73,7 @@ func (r *SecurityRoleReconciler) verdict(ctx context.Context, role *accessv1alph
 	}
 	for i := range same.Items {
 		other := &same.Items[i]
-		if other.Name != role.Name && roleBusinessUnit(other, &env) == bu && olderThan(other, role) {
+		if other.Name != role.Name && roleBusinessUnit(other, env) == bu && olderThan(other, role) {
 			return stalledBy(accessv1alpha1.ReasonDuplicateRoleName,
 				fmt.Sprintf("SecurityRole %s already has the name %q in business unit %s of environment %s (SR9): change spec.roleName or spec.businessUnit", other.Name, role.DisplayRoleName(), bu, env.Name)), nil
 		}

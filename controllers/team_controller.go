@@ -42,20 +42,19 @@ func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 
 func (r *TeamReconciler) verdict(ctx context.Context, team *accessv1alpha1.Team) (verdict, error) {
 	holder := "team " + team.Name
-	var env accessv1alpha1.Environment
-	if err := r.Get(ctx, client.ObjectKey{Namespace: team.Namespace, Name: team.Spec.EnvironmentName}, &env); err != nil {
-		if apierrors.IsNotFound(err) {
-			team.Status.MemberCount = 0
-			return stalledBy(accessv1alpha1.ReasonEnvironmentNotFound,
-				fmt.Sprintf("Environment %s does not exist in namespace %s: create it, or correct spec.environmentName (EV3)", team.Spec.EnvironmentName, team.Namespace)), nil
-		}
+	env, missing, err := environmentOf(ctx, r.Client, team.Namespace, team.Spec.EnvironmentName)
+	if err != nil {
 		return verdict{}, err
 	}
+	if missing != nil {
+		team.Status.MemberCount = 0
+		return *missing, nil
+	}
 	tree := butree.Tree(env.BusinessUnitParents())
-	bu, buProblem := businessUnitOf(team.Spec.BusinessUnit, &env, tree, holder)
+	bu, buProblem := businessUnitOf(team.Spec.BusinessUnit, env, tree, holder)
 	team.Status.BusinessUnit = bu
 
-	members, missing, err := r.members(ctx, team)
+	members, missingMember, err := r.members(ctx, team)
 	if err != nil {
 		return verdict{}, err
 	}
@@ -63,16 +62,16 @@ func (r *TeamReconciler) verdict(ctx context.Context, team *accessv1alpha1.Team)
 	if buProblem != nil {
 		return *buProblem, nil
 	}
-	_, roleProblem, err := roleResolver{Reader: r.Client, env: &env, tree: tree}.resolve(ctx, team.Namespace, bu, holder, team.Spec.SecurityRoles, "")
+	_, roleProblem, err := roleResolver{Reader: r.Client, env: env, tree: tree}.resolve(ctx, team.Namespace, bu, holder, team.Spec.SecurityRoles, "")
 	if err != nil {
 		return verdict{}, err
 	}
 	if roleProblem != nil {
 		return *roleProblem, nil
 	}
-	if missing != "" {
+	if missingMember != "" {
 		return stalledBy(accessv1alpha1.ReasonTeamMemberNotFound,
-			fmt.Sprintf("member %s of team %s is not a PlatformUser of environment %s: create it, or remove it from spec.members (EV3)", missing, team.Name, env.Name)), nil
+			fmt.Sprintf("member %s of team %s is not a PlatformUser of environment %s: create it, or remove it from spec.members (EV3)", missingMember, team.Name, env.Name)), nil
 	}
 	return ready(fmt.Sprintf("%s team with %d member(s) and %d role(s)", team.Spec.Type, members, len(team.Spec.SecurityRoles))), nil
 }
