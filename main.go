@@ -36,6 +36,7 @@ func main() {
 		secureMetrics          bool
 		enableHTTP2            bool
 		leaderElect            bool
+		leaderElectionNS       string
 		opts                   controllers.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint (HTTPS, authenticated). \"0\" disables it.")
@@ -43,6 +44,7 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server (off: CVE-2023-44487, CVE-2023-39325).")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader so that only one manager writes.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's own namespace; required out of cluster).")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Reconciles that may run at once per kind.")
 	kubeQPS := flag.Float64("kube-api-qps", 50, "Queries per second to the API server.")
 	kubeBurst := flag.Int("kube-api-burst", 100, "Burst of queries to the API server.")
@@ -65,12 +67,15 @@ func main() {
 	cfg.QPS = float32(*kubeQPS)
 	cfg.Burst = *kubeBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  controllers.CacheOptions(),
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "dataverse-access-operator.access.accessplane.io",
+		Scheme:                  scheme,
+		Cache:                   controllers.CacheOptions(),
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "dataverse-access-operator.access.accessplane.io",
+		LeaderElectionNamespace: leaderElectionNS,
+		// The lease is released on a clean stop, so a rolling update hands over at once.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create manager")
