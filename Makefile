@@ -47,9 +47,29 @@ envtest: ## Build kube-apiserver, etcd and kubectl from source into the asset ca
 	@K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: manifests generate fmt vet envtest ## Run every test against a real kube-apiserver and etcd.
+test: manifests generate fmt vet envtest ## Run every test but the end-to-end ones against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh)" \
-		go test ./... $(GO_TEST_FLAGS)
+		go test $$(go list ./... | grep -v /test/e2e) $(GO_TEST_FLAGS)
+
+.PHONY: test-e2e
+test-e2e: manifests generate fmt vet envtest kustomize ## End to end: the manager binary and kubectl on a local control plane (install bundle, RBAC, kstatus, Argo CD, metrics, demo).
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh)" \
+		go test ./test/e2e/ -count=1 -timeout 30m -v -ginkgo.v $(GO_TEST_FLAGS)
+
+.PHONY: demo
+demo: build ## Run the operator with the samples on a local control plane and show what it decided (Ctrl-C stops; DEMO_EXIT=1 exits after printing).
+	@echo "make demo: building hack/demo; the first run also builds kube-apiserver, etcd and kubectl from source (~10 minutes on 2 cores)"
+	go build -o $(LOCALBIN)/demo ./hack/demo
+	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) $(LOCALBIN)/demo
+
+BENCH_FLAGS ?=
+.PHONY: bench
+bench: envtest ## Scale benchmark: 20 environments x 250 users, 500 application users, 200 roles, 100 teams against the real manager; prints figures and a JSON line (BENCH_FLAGS=-help for sizes).
+	go run ./hack/bench $(BENCH_FLAGS)
+
+.PHONY: argocd-cm
+argocd-cm: ## Regenerate config/argocd/argocd-cm-patch.yaml from the Argo CD health checks in config/argocd/*.lua.
+	hack/argocd-cm.sh
 
 ##@ Build
 

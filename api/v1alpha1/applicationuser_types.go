@@ -64,7 +64,8 @@ type ApplicationUser struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ApplicationUserSpec   `json:"spec"`
+	Spec ApplicationUserSpec `json:"spec"`
+	// +kubebuilder:default={}
 	Status ApplicationUserStatus `json:"status,omitempty"`
 }
 

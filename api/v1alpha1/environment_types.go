@@ -160,7 +160,8 @@ type UserCounts struct {
 
 // EnvironmentStatus is the environment's allocation ledger and what the operator observed.
 type EnvironmentStatus struct {
-	// observedGeneration is the generation the status describes.
+	// observedGeneration is the generation the status describes; 0 until the operator has looked.
+	// +kubebuilder:default=0
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready and Stalled.
@@ -198,7 +199,8 @@ type Environment struct {
 	// settings. It defaults to {}, so an Environment applied without one still gets its defaults.
 	// +kubebuilder:default={}
 	// +optional
-	Spec   EnvironmentSpec   `json:"spec,omitempty"`
+	Spec EnvironmentSpec `json:"spec,omitempty"`
+	// +kubebuilder:default={}
 	Status EnvironmentStatus `json:"status,omitempty"`
 }
 

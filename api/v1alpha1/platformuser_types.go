@@ -192,7 +192,8 @@ type EffectiveRole struct {
 // PrincipalStatus is what the operator observed of a user: the shared status of PlatformUser
 // and ApplicationUser.
 type PrincipalStatus struct {
-	// observedGeneration is the generation the status describes.
+	// observedGeneration is the generation the status describes; 0 until the operator has looked.
+	// +kubebuilder:default=0
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready, Stalled, and the aspects Enabled, Licensed, NonInteractiveSlot, RolesAssigned.
@@ -202,6 +203,7 @@ type PrincipalStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// enabled is whether the user is in fact enabled (EN1).
+	// +kubebuilder:default=false
 	// +optional
 	Enabled bool `json:"enabled"`
 	// effectiveRoles are the roles the user holds and where each comes from.
@@ -241,7 +243,8 @@ type PlatformUser struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   PlatformUserSpec   `json:"spec"`
+	Spec PlatformUserSpec `json:"spec"`
+	// +kubebuilder:default={}
 	Status PlatformUserStatus `json:"status,omitempty"`
 }
 

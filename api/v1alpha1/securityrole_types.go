@@ -204,7 +204,8 @@ type EffectiveTable struct {
 
 // SecurityRoleStatus is what the operator observed of a role.
 type SecurityRoleStatus struct {
-	// observedGeneration is the generation the status describes.
+	// observedGeneration is the generation the status describes; 0 until the operator has looked.
+	// +kubebuilder:default=0
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready, Stalled and WebResourceReadable (SR8).
@@ -241,7 +242,8 @@ type SecurityRole struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   SecurityRoleSpec   `json:"spec"`
+	Spec SecurityRoleSpec `json:"spec"`
+	// +kubebuilder:default={}
 	Status SecurityRoleStatus `json:"status,omitempty"`
 }
 

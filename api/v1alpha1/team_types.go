@@ -66,7 +66,8 @@ type TeamSpec struct {
 
 // TeamStatus is what the operator observed of a team.
 type TeamStatus struct {
-	// observedGeneration is the generation the status describes.
+	// observedGeneration is the generation the status describes; 0 until the operator has looked.
+	// +kubebuilder:default=0
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready and Stalled.
@@ -76,6 +77,7 @@ type TeamStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// memberCount is the number of resolved members.
+	// +kubebuilder:default=0
 	// +optional
 	MemberCount int32 `json:"memberCount"`
 	// businessUnit is the resolved unit of the team.
@@ -97,7 +99,8 @@ type Team struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   TeamSpec   `json:"spec"`
+	Spec TeamSpec `json:"spec"`
+	// +kubebuilder:default={}
 	Status TeamStatus `json:"status,omitempty"`
 }
 

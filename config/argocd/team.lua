@@ -1,0 +1,38 @@
+-- Argo CD health check for access.accessplane.io/v1alpha1 Team (dataverse-access-operator).
+-- Healthy:     Ready is True for the object's current generation.
+-- Degraded:    Stalled is True: the object cannot become Ready until someone changes it or another
+--              object (a full limit, a missing reference, a contradiction); the message says what.
+-- Progressing: the operator has not yet observed this generation, or is still working on it.
+-- The same rules as kstatus (Flux): Stalled means failed, Ready and an observed generation current.
+local hs = {status = "Progressing", message = "Waiting for the operator to reconcile this Team"}
+if obj.status == nil or obj.status.conditions == nil then
+  return hs
+end
+local generation = obj.metadata.generation
+if generation ~= nil and obj.status.observedGeneration ~= generation then
+  hs.message = "Waiting for the operator to observe generation " .. generation .. " of this Team"
+  return hs
+end
+local ready = nil
+local stalled = nil
+for _, condition in ipairs(obj.status.conditions) do
+  if condition.type == "Ready" then
+    ready = condition
+  elseif condition.type == "Stalled" then
+    stalled = condition
+  end
+end
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
+  return hs
+end
+if ready ~= nil and ready.status == "True" and (ready.observedGeneration == nil or ready.observedGeneration == generation) then
+  hs.status = "Healthy"
+  hs.message = ready.message or "Ready"
+  return hs
+end
+if ready ~= nil then
+  hs.message = (ready.reason or "Reconciling") .. ": " .. (ready.message or "")
+end
+return hs
