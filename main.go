@@ -10,6 +10,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/client-go/util/flowcontrol"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -66,6 +67,10 @@ func main() {
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS = float32(*kubeQPS)
 	cfg.Burst = *kubeBurst
+	// controller-runtime builds one REST client per resource kind, each with a limiter of its own
+	// unless the config carries one: share a single token bucket so that --kube-api-qps is the
+	// manager's total rate, as an operator of the cluster would read it.
+	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(),

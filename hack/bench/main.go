@@ -10,6 +10,9 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/accessplane/dataverse-access-operator/test/bench"
 )
 
@@ -28,6 +31,7 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "How long convergence may take.")
 	flag.StringVar(&cfg.WorkDir, "workdir", "bin/bench", "Where the kubeconfig, manager binary and log go.")
 	flag.Parse()
+	log.SetLogger(logr.Discard()) // the bench's own clients have nothing to say
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
