@@ -175,14 +175,21 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	res.WritesPerObject = writes / float64(len(objs))
 	say("converged in %.1fs with %d writes and %d reads", res.ConvergenceSeconds, int(writes), int(reads))
 
-	say("idle for %s", cfg.Idle)
+	if err := waitQuiet(ctx, metricsURL, 3*time.Second, time.Minute); err != nil {
+		return res, err
+	}
+	quiet, err := scrape(metricsURL)
+	if err != nil {
+		return res, err
+	}
+	say("quiet %d writes after every object settled; idle for %s", int(quiet.requests(true)-converged.requests(true)), cfg.Idle)
 	time.Sleep(cfg.Idle)
 	idle, err := scrape(metricsURL)
 	if err != nil {
 		return res, err
 	}
 	res.IdleSeconds = cfg.Idle.Seconds()
-	res.IdleWrites = int(idle.requests(true) - converged.requests(true))
+	res.IdleWrites = int(idle.requests(true) - quiet.requests(true))
 
 	if err := roleChange(ctx, c, watch, metricsURL, &res); err != nil {
 		return res, err
@@ -306,8 +313,12 @@ func (w *watcher) waitSettled(ctx context.Context, want int, timeout time.Durati
 	lastReport := time.Now()
 	for {
 		objs := w.objects(ctx)
+		counts := userCounts(objs)
 		settled, stalled := 0, map[string]int{}
 		for _, o := range objs {
+			if e, isEnv := o.(*accessv1alpha1.Environment); isEnv && !countsMatch(e, counts[e.Name]) {
+				continue // its last writes, the user counts, are still to come
+			}
 			if ok, reason := settledObject(o); ok {
 				settled++
 				if reason != "" {
@@ -331,6 +342,62 @@ func (w *watcher) waitSettled(ctx context.Context, want int, timeout time.Durati
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// userCounts counts, per environment, the users and application users and how many are enabled:
+// what each Environment's status.users must say once it has caught up.
+func userCounts(objs []client.Object) map[string][2]int32 {
+	out := map[string][2]int32{}
+	add := func(env string, enabled bool) {
+		c := out[env]
+		c[0]++
+		if enabled {
+			c[1]++
+		}
+		out[env] = c
+	}
+	for _, o := range objs {
+		switch t := o.(type) {
+		case *accessv1alpha1.PlatformUser:
+			add(t.Spec.EnvironmentName, t.Status.Enabled)
+		case *accessv1alpha1.ApplicationUser:
+			add(t.Spec.EnvironmentName, t.Status.Enabled)
+		}
+	}
+	return out
+}
+
+func countsMatch(e *accessv1alpha1.Environment, want [2]int32) bool {
+	u := e.Status.Users
+	return u != nil && u.Total == want[0] && u.Enabled == want[1]
+}
+
+// waitQuiet waits until the manager's write counter has not moved for quiet, so that the idle
+// window measures idleness, not the tail of convergence (events are posted asynchronously).
+func waitQuiet(ctx context.Context, url string, quiet, limit time.Duration) error {
+	last, err := scrape(url)
+	if err != nil {
+		return err
+	}
+	since, deadline := time.Now(), time.Now().Add(limit)
+	for time.Since(since) < quiet {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the manager kept writing for %s after every object settled", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		m, err := scrape(url)
+		if err != nil {
+			return err
+		}
+		if m.requests(true) != last.requests(true) {
+			last, since = m, time.Now()
+		}
+	}
+	return nil
 }
 
 func conditionsOf(o client.Object) []metav1.Condition {
