@@ -220,7 +220,7 @@ var _ = Describe("Reliability", Ordered, func() {
 		fleet(ctx, ns)
 
 		By("killing the manager once some, not all, grants are written")
-		Eventually(watcher.holders, "60s", "20ms").Should(BeNumerically(">=", 3))
+		Eventually(watcher.holders, "60s", "2ms").Should(BeNumerically(">=", 3))
 		Expect(mgr.Kill()).To(Succeed())
 		_, observedAtKill := watcher.report()
 		Expect(settled(ctx, ns)).To(BeFalse(), "the kill must land before convergence, or it proves nothing")
