@@ -99,18 +99,6 @@ func privilegeOf(rep checkaccess.Report, table string, p access.Privilege) acces
 	return ta.Privilege(p)
 }
 
-// updateSpec reads obj, applies mutate and updates it, again on a conflict: the controllers write
-// status all the time, and each write changes the resourceVersion an Update must match.
-func updateSpec[T client.Object](obj T, mutate func(T)) {
-	EventuallyWithOffset(1, func() error {
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-			return err
-		}
-		mutate(obj)
-		return k8sClient.Update(ctx, obj)
-	}).Should(Succeed())
-}
-
 // updateErr reads obj, applies mutate and returns the error of updating it, read and tried again
 // on a conflict, so a refusal at admission is not hidden by a concurrent status write.
 func updateErr[T client.Object](obj T, mutate func(T)) error {
@@ -235,7 +223,7 @@ var _ = Describe("Security roles", func() {
 		Expect(fine.Status.EffectiveRoles).To(HaveLen(3))
 
 		By("moving the sibling unit's role up to hq makes it available to the user that holds it")
-		updateSpec(securityRole(ns, "service-role"), func(r *accessv1alpha1.SecurityRole) { r.Spec.BusinessUnit = "hq" })
+		update(securityRole(ns, "service-role"), func(r *accessv1alpha1.SecurityRole) { r.Spec.BusinessUnit = "hq" })
 		sibling := platformUser(ns, "sibling")
 		Eventually(readyReason(sibling)).Should(Equal("True"))
 		Expect(stalledReason(sibling)).To(BeEmpty())
@@ -243,7 +231,7 @@ var _ = Describe("Security roles", func() {
 
 		By("moving the child-unit user down to emea makes its role available")
 		child := platformUser(ns, "child")
-		updateSpec(child, func(u *accessv1alpha1.PlatformUser) { u.Spec.BusinessUnit = "emea" })
+		update(child, func(u *accessv1alpha1.PlatformUser) { u.Spec.BusinessUnit = "emea" })
 		Eventually(readyReason(child)).Should(Equal("True"))
 		Expect(stalledReason(child)).To(BeEmpty())
 	})
@@ -268,7 +256,7 @@ var _ = Describe("Security roles", func() {
 		Expect(checkAccess(ns, "ada").Notes).To(ContainElement(access.NoteNoWebResource))
 
 		By("adding webresource read turns the condition True")
-		updateSpec(noForms, func(r *accessv1alpha1.SecurityRole) { r.Spec.Tables = append(r.Spec.Tables, webresourceRead) })
+		update(noForms, func(r *accessv1alpha1.SecurityRole) { r.Spec.Tables = append(r.Spec.Tables, webresourceRead) })
 		Eventually(conditionOf(noForms, accessv1alpha1.ConditionWebResourceReadable)).Should(Equal("True/" + accessv1alpha1.ReasonWebResourceReadable))
 	})
 
@@ -355,7 +343,7 @@ var _ = Describe("Security roles", func() {
 		create(role(ns, "e-sales", env, roleNamed("salesperson plus")))
 		latest := securityRole(ns, "e-sales")
 		Eventually(readyReason(latest)).Should(Equal(accessv1alpha1.ReasonDuplicateRoleName), "names compare without case")
-		updateSpec(newer, func(r *accessv1alpha1.SecurityRole) { r.Spec.RoleName = "Salesperson Premium" })
+		update(newer, func(r *accessv1alpha1.SecurityRole) { r.Spec.RoleName = "Salesperson Premium" })
 		Eventually(readyReason(latest)).Should(Equal("True"))
 		Eventually(readyReason(newer)).Should(Equal("True"))
 	})
@@ -406,7 +394,7 @@ var _ = Describe("Security roles", func() {
 
 		By("editing the built-in Basic User: the environment reverts it")
 		Eventually(readyReason(basic)).Should(Equal("True"))
-		updateSpec(basic, func(r *accessv1alpha1.SecurityRole) {
+		update(basic, func(r *accessv1alpha1.SecurityRole) {
 			r.Spec.Tables = []accessv1alpha1.TablePermission{{Table: "account", PermissionSetting: accessv1alpha1.PermissionFullAccess}}
 			r.Spec.MemberPrivilegeInheritance = accessv1alpha1.InheritTeamPrivilegesOnly
 		})
@@ -453,7 +441,7 @@ var _ = Describe("Security roles", func() {
 		Expect(mixed.Spec.Tables[0].Privileges.Read).To(Equal(accessv1alpha1.AccessGlobal))
 
 		By("a spec change is reflected in status")
-		updateSpec(mixed, func(r *accessv1alpha1.SecurityRole) { r.Spec.Tables[0].Privileges.Read = accessv1alpha1.AccessDeep })
+		update(mixed, func(r *accessv1alpha1.SecurityRole) { r.Spec.Tables[0].Privileges.Read = accessv1alpha1.AccessDeep })
 		Eventually(func() accessv1alpha1.AccessLevel {
 			Expect(k8sClient.Get(ctx, key(ns, "mixed"), mixed)).To(Succeed())
 			if mixed.Status.ObservedGeneration != mixed.Generation {
@@ -485,7 +473,7 @@ var _ = Describe("Security roles", func() {
 		Eventually(readyReason(platformUser(ns, "idle"))).Should(Equal("True"))
 
 		By("allowing role assignment on disabled users")
-		updateSpec(&accessv1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: env}}, func(e *accessv1alpha1.Environment) {
+		update(&accessv1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: env}}, func(e *accessv1alpha1.Environment) {
 			e.Spec.Settings.AllowRoleAssignmentOnDisabledUsers = true
 		})
 		Eventually(readyReason(parked)).Should(Equal("True"))
@@ -549,7 +537,7 @@ var _ = Describe("Role fan-out", func() {
 		before := settledReconcileTotal("platformuser")
 		Expect(before).To(BeNumerically(">=", 30), "the controller is named platformuser and reconciled the 30 users")
 
-		updateSpec(securityRole(ns, "role-a"), func(r *accessv1alpha1.SecurityRole) { r.Spec.RoleName = "Role A Renamed" })
+		update(securityRole(ns, "role-a"), func(r *accessv1alpha1.SecurityRole) { r.Spec.RoleName = "Role A Renamed" })
 		for _, h := range holders {
 			Eventually(effectiveRolesOf(h)).Should(ConsistOf(accessv1alpha1.EffectiveRole{Name: "role-a", RoleName: "Role A Renamed", Source: "Direct"}), h.Name)
 		}

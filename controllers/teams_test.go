@@ -75,7 +75,7 @@ var _ = Describe("Teams", func() {
 		Expect(ada.Status.Access).To(Equal(accessv1alpha1.AccessFull))
 
 		By("ada leaves the team's group but stays in the environment's security group")
-		updateSpec(ada, func(u *accessv1alpha1.PlatformUser) { u.Spec.SecurityGroups = []string{"contoso-users"} })
+		update(ada, func(u *accessv1alpha1.PlatformUser) { u.Spec.SecurityGroups = []string{"contoso-users"} })
 		Eventually(readyReason(ada)).Should(Equal(accessv1alpha1.ReasonNoSecurityRole))
 		Expect(stalledReason(ada)).To(Equal(accessv1alpha1.ReasonNoSecurityRole))
 		msg := condition(ada, accessv1alpha1.ConditionReady).Message
@@ -124,7 +124,7 @@ var _ = Describe("Teams", func() {
 		Expect(privilegeOf(tm2, "account", access.Write).Grants).To(Equal([]access.Grant{viaTeam(accessv1alpha1.AccessUser)}), "TM2: User level covers the team's records")
 
 		By("TM3: DirectUserBasicAndTeam adds a direct grant measured from ada's unit")
-		updateSpec(securityRole(ns, "team-reader"), func(r *accessv1alpha1.SecurityRole) {
+		update(securityRole(ns, "team-reader"), func(r *accessv1alpha1.SecurityRole) {
 			r.Spec.MemberPrivilegeInheritance = accessv1alpha1.InheritDirectUserBasicAndTeam
 		})
 		tm3 := checkAccess(ns, "ada")
@@ -181,7 +181,7 @@ var _ = Describe("Teams", func() {
 		Expect(ada.Status.EffectiveRoles).To(ConsistOf(accessv1alpha1.EffectiveRole{Name: "hq-role", RoleName: "hq-role", Source: "Team/sales-good"}))
 
 		By("moving the team down to emea fixes it")
-		updateSpec(bad, func(t *accessv1alpha1.Team) { t.Spec.BusinessUnit = "emea" })
+		update(bad, func(t *accessv1alpha1.Team) { t.Spec.BusinessUnit = "emea" })
 		Eventually(readyReason(bad)).Should(Equal("True"))
 		Expect(stalledReason(bad)).To(BeEmpty())
 		Eventually(effectiveRolesOf(ada)).Should(ConsistOf(
