@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -174,19 +173,7 @@ func condition(obj client.Object, condType string) *metav1.Condition {
 }
 
 func conditionsOf(obj client.Object) []metav1.Condition {
-	switch o := obj.(type) {
-	case *accessv1alpha1.Environment:
-		return o.Status.Conditions
-	case *accessv1alpha1.PlatformUser:
-		return o.Status.Conditions
-	case *accessv1alpha1.ApplicationUser:
-		return o.Status.Conditions
-	case *accessv1alpha1.SecurityRole:
-		return o.Status.Conditions
-	case *accessv1alpha1.Team:
-		return o.Status.Conditions
-	}
-	panic(fmt.Sprintf("no conditions on %T", obj))
+	return obj.(accessv1alpha1.ConditionsGetter).GetConditions()
 }
 
 // readyReason waits until the object's Ready condition describes its current generation and

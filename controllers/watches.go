@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/allocation"
 )
 
 type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
@@ -52,58 +53,46 @@ func environmentToUsers(c client.Reader) handler.EventHandler {
 }
 
 // ledgerChanges returns the users whose place in a slot or seat ledger differs between two
-// versions of an Environment.
+// versions of an Environment: the users whose conditions the change can alter.
 func ledgerChanges(oldEnv, newEnv *accessv1alpha1.Environment) []string {
+	before, after := ledgerPlaces(oldEnv), ledgerPlaces(newEnv)
 	changed := map[string]bool{}
-	diff := func(a, b []accessv1alpha1.LedgerEntry, waitingA, waitingB []accessv1alpha1.LedgerEntry) {
-		la, lb := ledgerOf(a, waitingA), ledgerOf(b, waitingB)
-		for _, l := range [][]accessv1alpha1.LedgerEntry{a, b, waitingA, waitingB} {
-			for _, e := range l {
-				if changed[e.Name] {
-					continue
-				}
-				pa, oka := la.Find(e.Name)
-				pb, okb := lb.Find(e.Name)
-				if oka != okb || pa != pb {
-					changed[e.Name] = true
-				}
-			}
+	for k, p := range before {
+		if q, ok := after[k]; !ok || q != p {
+			changed[k.user] = true
 		}
 	}
-	var oldSlot, newSlot accessv1alpha1.SlotLedger
-	if oldEnv.Status.NonInteractive != nil {
-		oldSlot = *oldEnv.Status.NonInteractive
-	}
-	if newEnv.Status.NonInteractive != nil {
-		newSlot = *newEnv.Status.NonInteractive
-	}
-	diff(oldSlot.Holders, newSlot.Holders, oldSlot.Waiting, newSlot.Waiting)
-	seats := map[string][2]*accessv1alpha1.SeatLedger{}
-	for i := range oldEnv.Status.Seats {
-		s := &oldEnv.Status.Seats[i]
-		p := seats[s.SKU]
-		p[0] = s
-		seats[s.SKU] = p
-	}
-	for i := range newEnv.Status.Seats {
-		s := &newEnv.Status.Seats[i]
-		p := seats[s.SKU]
-		p[1] = s
-		seats[s.SKU] = p
-	}
-	for _, p := range seats {
-		var a, b accessv1alpha1.SeatLedger
-		if p[0] != nil {
-			a = *p[0]
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			changed[k.user] = true
 		}
-		if p[1] != nil {
-			b = *p[1]
-		}
-		diff(a.Holders, b.Holders, a.Waiting, b.Waiting)
 	}
 	out := make([]string, 0, len(changed))
 	for n := range changed {
 		out = append(out, n)
+	}
+	return out
+}
+
+type ledgerKey struct{ ledger, user string }
+
+// ledgerPlaces maps every user of env's ledgers to what its conditions say of its place: that it
+// holds, or its position in a line of a given length.
+func ledgerPlaces(env *accessv1alpha1.Environment) map[ledgerKey]allocation.Place {
+	out := map[ledgerKey]allocation.Place{}
+	add := func(ledger string, holders, waiting []accessv1alpha1.LedgerEntry) {
+		for _, h := range holders {
+			out[ledgerKey{ledger, h.Name}] = allocation.Place{Held: true}
+		}
+		for i, w := range waiting {
+			out[ledgerKey{ledger, w.Name}] = allocation.Place{Position: i + 1, Waiting: len(waiting)}
+		}
+	}
+	if l := env.Status.NonInteractive; l != nil {
+		add("slots", l.Holders, l.Waiting)
+	}
+	for _, s := range env.Status.Seats {
+		add("seats/"+s.SKU, s.Holders, s.Waiting)
 	}
 	return out
 }

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // Canonical returns the canonical name of an access level: the legacy Basic, Local, Deep and
 // Global become User, BusinessUnit, ParentChildBusinessUnits and Organization; empty is None.
 func (l AccessLevel) Canonical() AccessLevel {
@@ -124,3 +126,25 @@ func StubDefaultRoleName(env string, product Product) string {
 	}
 	return env + SalespersonRoleSuffix
 }
+
+// ConditionsGetter is implemented by every kind: its status conditions, for code that treats the
+// five kinds alike (tests, the bench, health checks).
+// +kubebuilder:object:generate=false
+type ConditionsGetter interface {
+	GetConditions() []metav1.Condition
+}
+
+// GetConditions returns the Environment's status conditions.
+func (e *Environment) GetConditions() []metav1.Condition { return e.Status.Conditions }
+
+// GetConditions returns the SecurityRole's status conditions.
+func (r *SecurityRole) GetConditions() []metav1.Condition { return r.Status.Conditions }
+
+// GetConditions returns the PlatformUser's status conditions.
+func (u *PlatformUser) GetConditions() []metav1.Condition { return u.Status.Conditions }
+
+// GetConditions returns the ApplicationUser's status conditions.
+func (u *ApplicationUser) GetConditions() []metav1.Condition { return u.Status.Conditions }
+
+// GetConditions returns the Team's status conditions.
+func (t *Team) GetConditions() []metav1.Condition { return t.Status.Conditions }

@@ -401,19 +401,7 @@ func waitQuiet(ctx context.Context, url string, quiet, limit time.Duration) erro
 }
 
 func conditionsOf(o client.Object) []metav1.Condition {
-	switch t := o.(type) {
-	case *accessv1alpha1.Environment:
-		return t.Status.Conditions
-	case *accessv1alpha1.PlatformUser:
-		return t.Status.Conditions
-	case *accessv1alpha1.ApplicationUser:
-		return t.Status.Conditions
-	case *accessv1alpha1.SecurityRole:
-		return t.Status.Conditions
-	case *accessv1alpha1.Team:
-		return t.Status.Conditions
-	}
-	return nil
+	return o.(accessv1alpha1.ConditionsGetter).GetConditions()
 }
 
 // settledObject: Ready True for the current generation, or Stalled True (with its reason).

@@ -10,13 +10,14 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
-// argoHealthFiles maps each kind to the file of its Argo CD health check in config/argocd.
+// argoHealthFiles maps each kind to the file of its Argo CD health check in config/argocd: one
+// script serves every kind.
 var argoHealthFiles = map[string]string{
-	"Environment":     "config/argocd/environment.lua",
-	"SecurityRole":    "config/argocd/securityrole.lua",
-	"PlatformUser":    "config/argocd/platformuser.lua",
-	"ApplicationUser": "config/argocd/applicationuser.lua",
-	"Team":            "config/argocd/team.lua",
+	"Environment":     "config/argocd/health.lua",
+	"SecurityRole":    "config/argocd/health.lua",
+	"PlatformUser":    "config/argocd/health.lua",
+	"ApplicationUser": "config/argocd/health.lua",
+	"Team":            "config/argocd/health.lua",
 }
 
 // argoHealthKey is the argocd-cm key Argo CD reads a kind's health check from.

@@ -1,18 +1,29 @@
--- Argo CD health check for access.accessplane.io/v1alpha1 Team (dataverse-access-operator).
+-- Argo CD health check for every kind of access.accessplane.io/v1alpha1 (dataverse-access-operator);
+-- hack/argocd-cm.sh embeds it once per kind, as Argo CD wants a script per kind.
 -- Healthy:     Ready is True for the object's current generation.
 -- Degraded:    Stalled is True: the object cannot become Ready until someone changes it or another
 --              object (a full limit, a missing reference, a contradiction); the message says what.
 -- Progressing: the operator has not yet observed this generation, or is still working on it.
 -- The same rules as kstatus (Flux): Stalled means failed, Ready and an observed generation current.
-local hs = {status = "Progressing", message = "Waiting for the operator to reconcile this Team"}
+local kind = obj.kind or "object"
+local hs = {status = "Progressing", message = "Waiting for the operator to reconcile this " .. kind}
 if obj.status == nil or obj.status.conditions == nil then
   return hs
 end
 local generation = obj.metadata.generation
 if generation ~= nil and obj.status.observedGeneration ~= generation then
-  hs.message = "Waiting for the operator to observe generation " .. generation .. " of this Team"
+  hs.message = "Waiting for the operator to observe generation " .. generation .. " of this " .. kind
   return hs
 end
+
+-- An Environment also says how full its seven non-interactive slots are (no other kind has them).
+local function withUsage(message)
+  if obj.status.nonInteractive ~= nil and obj.status.nonInteractive.usage ~= nil then
+    return message .. " (non-interactive slots " .. obj.status.nonInteractive.usage .. ")"
+  end
+  return message
+end
+
 local ready = nil
 local stalled = nil
 for _, condition in ipairs(obj.status.conditions) do
@@ -24,15 +35,15 @@ for _, condition in ipairs(obj.status.conditions) do
 end
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
-  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
+  hs.message = withUsage((stalled.reason or "Stalled") .. ": " .. (stalled.message or ""))
   return hs
 end
 if ready ~= nil and ready.status == "True" and (ready.observedGeneration == nil or ready.observedGeneration == generation) then
   hs.status = "Healthy"
-  hs.message = ready.message or "Ready"
+  hs.message = withUsage(ready.message or "Ready")
   return hs
 end
 if ready ~= nil then
-  hs.message = (ready.reason or "Reconciling") .. ": " .. (ready.message or "")
+  hs.message = withUsage((ready.reason or "Reconciling") .. ": " .. (ready.message or ""))
 end
 return hs
