@@ -49,7 +49,7 @@ envtest: ## Build kube-apiserver, etcd and kubectl from source into the asset ca
 .PHONY: test
 test: manifests generate fmt vet envtest ## Run every test but the end-to-end ones against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh)" \
-		go test $$(go list ./... | grep -v /test/e2e) $(GO_TEST_FLAGS)
+		go test -count=1 $$(go list ./... | grep -v /test/e2e) $(GO_TEST_FLAGS)
 
 .PHONY: test-e2e
 test-e2e: manifests generate fmt vet envtest kustomize ## End to end: the manager binary and kubectl on a local control plane (install bundle, RBAC, kstatus, Argo CD, metrics, demo).
@@ -68,7 +68,7 @@ bench: envtest ## Scale benchmark: 20 environments x 250 users, 500 application 
 	go run ./hack/bench $(BENCH_FLAGS)
 
 .PHONY: argocd-cm
-argocd-cm: ## Regenerate config/argocd/argocd-cm-patch.yaml from the Argo CD health checks in config/argocd/*.lua.
+argocd-cm: ## Regenerate config/argocd/argocd-cm-patch.yaml from the Argo CD health check config/argocd/health.lua.
 	hack/argocd-cm.sh
 
 ##@ Build

@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
@@ -68,16 +67,14 @@ func (r *ApplicationUserReconciler) verdict(ctx context.Context, app *accessv1al
 		conds.remove(accessv1alpha1.ConditionRolesAssigned)
 		return *missing, nil
 	}
-	var same accessv1alpha1.ApplicationUserList
-	if err := r.List(ctx, &same, client.InNamespace(app.Namespace), client.MatchingFields{indexAppKey: lowerKey(app.Spec.EnvironmentName, app.Spec.ApplicationID)}); err != nil {
+	other, err := claimedBefore(ctx, r.Client, &accessv1alpha1.ApplicationUserList{}, app, indexAppKey, lowerKey(app.Spec.EnvironmentName, app.Spec.ApplicationID), nil)
+	if err != nil {
 		return verdict{}, err
 	}
-	for i := range same.Items {
-		if other := &same.Items[i]; other.Name != app.Name && olderThan(other, app) {
-			st.EffectiveRoles = nil
-			return stalledBy(accessv1alpha1.ReasonDuplicateApplicationID,
-				fmt.Sprintf("ApplicationUser %s already has applicationId %s in environment %s: delete this object or change its applicationId", other.Name, app.Spec.ApplicationID, env.Name)), nil
-		}
+	if other != nil {
+		st.EffectiveRoles = nil
+		return stalledBy(accessv1alpha1.ReasonDuplicateApplicationID,
+			fmt.Sprintf("ApplicationUser %s already has applicationId %s in environment %s: delete this object or change its applicationId", other.GetName(), app.Spec.ApplicationID, env.Name)), nil
 	}
 
 	// AM7: enabled on creation, as the spec says; no license, no slot.
@@ -107,11 +104,7 @@ func (r *ApplicationUserReconciler) verdict(ctx context.Context, app *accessv1al
 				message: fmt.Sprintf("roles can be assigned only to enabled users and application user %s is disabled (EN6): enable it, remove spec.securityRoles, or set environment %s's spec.settings.allowRoleAssignmentOnDisabledUsers to true", app.Name, env.Name)}
 		}
 	}
-	if problem != nil {
-		conds.set(accessv1alpha1.ConditionRolesAssigned, false, problem.reason, problem.message)
-	} else {
-		conds.set(accessv1alpha1.ConditionRolesAssigned, true, accessv1alpha1.ReasonRolesAssigned, fmt.Sprintf("%d effective role(s)", len(roles)))
-	}
+	conds.setRolesAssigned(problem, len(roles))
 	switch {
 	case buProblem != nil:
 		return *buProblem, nil
@@ -126,7 +119,8 @@ func (r *ApplicationUserReconciler) verdict(ctx context.Context, app *accessv1al
 func (r *ApplicationUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.ApplicationUser{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Unfiltered: see ownStatusRevisits.
+		For(&accessv1alpha1.ApplicationUser{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.ApplicationUserList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.ApplicationUserList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})

@@ -103,11 +103,7 @@ func (r *PlatformUserReconciler) evaluate(ctx context.Context, u *accessv1alpha1
 	default:
 		conds.apply(ready(readyMessage(u, decision.Enabled, len(roles))))
 	}
-	if rolesVerdict != nil {
-		conds.set(accessv1alpha1.ConditionRolesAssigned, false, rolesVerdict.reason, rolesVerdict.message)
-	} else {
-		conds.set(accessv1alpha1.ConditionRolesAssigned, true, accessv1alpha1.ReasonRolesAssigned, fmt.Sprintf("%d effective role(s)", len(roles)))
-	}
+	conds.setRolesAssigned(rolesVerdict, len(roles))
 	return nil
 }
 
@@ -178,17 +174,12 @@ func (r *PlatformUserReconciler) effectiveRoles(ctx context.Context, u *accessv1
 
 // duplicateOf refuses a userName that an older PlatformUser of the environment already has.
 func (r *PlatformUserReconciler) duplicateOf(ctx context.Context, u *accessv1alpha1.PlatformUser) (*verdict, error) {
-	var same accessv1alpha1.PlatformUserList
-	if err := r.List(ctx, &same, client.InNamespace(u.Namespace), client.MatchingFields{indexUserKey: lowerKey(u.Spec.EnvironmentName, u.Spec.UserName)}); err != nil {
+	other, err := claimedBefore(ctx, r.Client, &accessv1alpha1.PlatformUserList{}, u, indexUserKey, lowerKey(u.Spec.EnvironmentName, u.Spec.UserName), nil)
+	if err != nil || other == nil {
 		return nil, err
 	}
-	for i := range same.Items {
-		if other := &same.Items[i]; other.Name != u.Name && olderThan(other, u) {
-			return &verdict{reason: accessv1alpha1.ReasonDuplicateUserName, stalled: true,
-				message: fmt.Sprintf("PlatformUser %s already has userName %s in environment %s: delete this object or change its userName", other.Name, u.Spec.UserName, u.Spec.EnvironmentName)}, nil
-		}
-	}
-	return nil, nil
+	return &verdict{reason: accessv1alpha1.ReasonDuplicateUserName, stalled: true,
+		message: fmt.Sprintf("PlatformUser %s already has userName %s in environment %s: delete this object or change its userName", other.GetName(), u.Spec.UserName, u.Spec.EnvironmentName)}, nil
 }
 
 // unresolved writes a verdict that stops evaluation and clears what cannot be known.
@@ -283,19 +274,11 @@ func readyMessage(u *accessv1alpha1.PlatformUser, enabled bool, roles int) strin
 	return fmt.Sprintf("%s is enabled (%s) with %d effective role(s)", u.Spec.UserName, u.Spec.AccessMode, roles)
 }
 
-// olderThan orders objects by creation time, name as tie-break: the older keeps a contested name.
-func olderThan(a, b client.Object) bool {
-	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
-	if !ta.Equal(&tb) {
-		return ta.Before(&tb)
-	}
-	return a.GetName() < b.GetName()
-}
-
 func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.PlatformUser{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Unfiltered: see ownStatusRevisits.
+		For(&accessv1alpha1.PlatformUser{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToUsers(c)).
 		// A role reaches its direct holders and, through the teams that hold it, their members:
 		// a team role that did not resolve before is in no user's index yet.

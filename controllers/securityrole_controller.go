@@ -67,16 +67,14 @@ func (r *SecurityRoleReconciler) verdict(ctx context.Context, role *accessv1alph
 	if v != nil {
 		return *v, nil
 	}
-	var same accessv1alpha1.SecurityRoleList
-	if err := r.List(ctx, &same, client.InNamespace(role.Namespace), client.MatchingFields{indexRoleKey: lowerKey(role.Spec.EnvironmentName, role.DisplayRoleName())}); err != nil {
+	sameUnit := func(o client.Object) bool { return roleBusinessUnit(o.(*accessv1alpha1.SecurityRole), env) == bu }
+	other, err := claimedBefore(ctx, r.Client, &accessv1alpha1.SecurityRoleList{}, role, indexRoleKey, lowerKey(role.Spec.EnvironmentName, role.DisplayRoleName()), sameUnit)
+	if err != nil {
 		return verdict{}, err
 	}
-	for i := range same.Items {
-		other := &same.Items[i]
-		if other.Name != role.Name && roleBusinessUnit(other, env) == bu && olderThan(other, role) {
-			return stalledBy(accessv1alpha1.ReasonDuplicateRoleName,
-				fmt.Sprintf("SecurityRole %s already has the name %q in business unit %s of environment %s (SR9): change spec.roleName or spec.businessUnit", other.Name, role.DisplayRoleName(), bu, env.Name)), nil
-		}
+	if other != nil {
+		return stalledBy(accessv1alpha1.ReasonDuplicateRoleName,
+			fmt.Sprintf("SecurityRole %s already has the name %q in business unit %s of environment %s (SR9): change spec.roleName or spec.businessUnit", other.GetName(), role.DisplayRoleName(), bu, env.Name)), nil
 	}
 	return ready(fmt.Sprintf("role %q of business unit %s, %d table(s)", role.DisplayRoleName(), bu, len(role.Spec.Tables))), nil
 }
@@ -84,7 +82,8 @@ func (r *SecurityRoleReconciler) verdict(ctx context.Context, role *accessv1alph
 func (r *SecurityRoleReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Unfiltered: see ownStatusRevisits.
+		For(&accessv1alpha1.SecurityRole{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.SecurityRoleList{} }, nil)).
 		// A role that gives up a contested name lets the next one take it (SR9).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {

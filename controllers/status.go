@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -64,6 +65,16 @@ func (c conditions) apply(v verdict) {
 	}
 }
 
+// setRolesAssigned writes a principal's RolesAssigned condition: the first problem with its roles,
+// or how many it holds.
+func (c conditions) setRolesAssigned(problem *verdict, roles int) {
+	if problem != nil {
+		c.set(accessv1alpha1.ConditionRolesAssigned, false, problem.reason, problem.message)
+		return
+	}
+	c.set(accessv1alpha1.ConditionRolesAssigned, true, accessv1alpha1.ReasonRolesAssigned, fmt.Sprintf("%d effective role(s)", roles))
+}
+
 // isTrue reports whether the condition of that type is True.
 func isTrue(list []metav1.Condition, condType string) bool {
 	return meta.IsStatusConditionTrue(list, condType)
@@ -71,6 +82,12 @@ func isTrue(list []metav1.Condition, condType string) bool {
 
 // patchStatus writes the status of obj when it differs from before, and only then: no write when
 // nothing changed. getStatus returns the status struct to compare.
+//
+// ownStatusRevisits: before is read from the cache, which can lag the reconciler's own last
+// write, so "unchanged" may be judged against a stale status and a needed write skipped. Every
+// reconciler therefore watches its own kind unfiltered: once the cache catches up with a status
+// write, the object is reconciled again against what the server holds, and that reconcile writes
+// nothing unless the status really differs.
 func patchStatus(ctx context.Context, c client.Client, before, obj client.Object, getStatus func(client.Object) any, opts ...client.MergeFromOption) error {
 	if equality.Semantic.DeepEqual(getStatus(before), getStatus(obj)) {
 		return nil

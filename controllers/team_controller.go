@@ -115,7 +115,8 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		return append(reqs, requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexGroupKey, groups, client.ObjectKey{})...)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.Team{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Unfiltered: see ownStatusRevisits.
+		For(&accessv1alpha1.Team{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.TeamList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.TeamList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})
