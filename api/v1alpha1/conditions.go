@@ -45,6 +45,8 @@ const (
 	ReasonLicenseNotNeeded           = "LicenseNotNeeded"
 	ReasonLicensesNotCounted         = "LicensesNotCounted"
 	ReasonAwaitingAllocation         = "AwaitingAllocation"
+	// ReasonSeatsBelowUsage: an SKU offers fewer seats than are held; seats are never taken back (LI1).
+	ReasonSeatsBelowUsage = "SeatsBelowUsage"
 
 	// Enablement (EN1, AM2, AM8, EN5, EN6).
 	ReasonEnabled                      = "Enabled"
@@ -57,6 +59,8 @@ const (
 	ReasonNoSecurityRole               = "NoSecurityRole"
 	ReasonRoleAssignmentToDisabledUser = "RoleAssignmentToDisabledUser"
 	ReasonRolesAssigned                = "RolesAssigned"
+	// ReasonAwaitingEnablement: roles are assigned once the user, meant to be enabled, is (EN6).
+	ReasonAwaitingEnablement = "AwaitingEnablement"
 
 	// Uniqueness.
 	ReasonDuplicateUserName      = "DuplicateUserName"

@@ -148,3 +148,31 @@ func (u *ApplicationUser) GetConditions() []metav1.Condition { return u.Status.C
 
 // GetConditions returns the Team's status conditions.
 func (t *Team) GetConditions() []metav1.Condition { return t.Status.Conditions }
+
+// SlotsResource names the non-interactive slots in a Claim.
+const SlotsResource = "slots"
+
+// SeatsResource names the seats of an SKU in a Claim.
+func SeatsResource(sku string) string { return "seats/" + sku }
+
+// NeededResources are the scarce resources the user's spec needs now, as Claim resources.
+func (u *PlatformUser) NeededResources() []string {
+	var out []string
+	if u.NeedsSlot() {
+		out = append(out, SlotsResource)
+	}
+	if u.NeedsLicense() {
+		out = append(out, SeatsResource(u.Spec.License))
+	}
+	return out
+}
+
+// ClaimSince returns when the user's recorded claim on resource began, if it is recorded.
+func (u *PlatformUser) ClaimSince(resource string) (metav1.Time, bool) {
+	for _, c := range u.Status.Claims {
+		if c.Resource == resource {
+			return c.Since, true
+		}
+	}
+	return metav1.Time{}, false
+}

@@ -213,6 +213,28 @@ type PrincipalStatus struct {
 	// access is what the user can reach (AM4): Full, SettingsOnly, Programmatic or None.
 	// +optional
 	Access Access `json:"access,omitempty"`
+	// assignedRoles are the SecurityRoles of spec.securityRoles that were assigned to the user.
+	// EN6 is about assignment: a user disabled while holding roles keeps them, and only a role
+	// that is not here yet is refused while the user is disabled.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	AssignedRoles []string `json:"assignedRoles,omitempty"`
+	// firstEnabledTime is when the operator first saw the user enabled. EN7's re-invitation
+	// applies only to a user enabled again after this.
+	// +optional
+	FirstEnabledTime *metav1.Time `json:"firstEnabledTime,omitempty"`
+}
+
+// Claim is when a user began to need a scarce resource (EV1): the time the Environment orders
+// its waiting line by, recorded so that an unrelated edit never moves the user back.
+type Claim struct {
+	// resource is "slots" for a non-interactive slot or "seats/<SKU>" for a license seat.
+	// +kubebuilder:validation:MaxLength=140
+	Resource string `json:"resource"`
+	// since is when the need began: the creation time, or when the spec changed to need it.
+	Since metav1.Time `json:"since"`
 }
 
 // PlatformUserStatus is what the operator observed of a PlatformUser.
@@ -226,6 +248,12 @@ type PlatformUserStatus struct {
 	// +kubebuilder:validation:MaxLength=100
 	// +optional
 	BusinessUnit string `json:"businessUnit,omitempty"`
+	// claims record when the user began to need a slot or a seat (EV1).
+	// +listType=map
+	// +listMapKey=resource
+	// +kubebuilder:validation:MaxItems=2
+	// +optional
+	Claims []Claim `json:"claims,omitempty"`
 }
 
 // PlatformUser is a person's user record in one Power Platform environment.

@@ -39,9 +39,9 @@ type Claim struct {
 const SettleWindow = 2 * time.Second
 
 // Allocate returns the next ledger:
-//   - a holder keeps its grant while it still claims (EV1: held until deleted or no longer needed);
-//   - when capacity shrinks below the holders, the most recent grants go back to the head of the
-//     waiting line, so the invariant holders <= capacity always holds;
+//   - a holder keeps its grant while it still claims (EV1: held until deleted or no longer needed),
+//     even when capacity shrinks below the holders: seats are never taken back (LI1); nothing new
+//     is granted until use falls below capacity (the caller reports the shortfall);
 //   - waiting users keep their place; new claimants join in order of Since, name as tie-break;
 //   - free capacity goes to the head of the waiting line, granted at now, but only to claims
 //     older than SettleWindow: the line stops at the first younger one so order holds.
@@ -65,10 +65,6 @@ func Allocate(prev Ledger, claims []Claim, capacity int, now time.Time) Ledger {
 			placed[h.Name] = true
 		}
 	}
-	var revoked []Entry
-	if len(next.Holders) > capacity {
-		revoked = revokeNewest(&next, capacity)
-	}
 
 	waiting := make([]Entry, 0, len(claims))
 	for _, w := range prev.Waiting {
@@ -84,7 +80,6 @@ func Allocate(prev Ledger, claims []Claim, capacity int, now time.Time) Ledger {
 		}
 	}
 	sortEntries(waiting)
-	waiting = append(revoked, waiting...)
 
 	settled := now.Add(-SettleWindow)
 	for len(next.Holders) < capacity && len(waiting) > 0 && waiting[0].Since.Before(settled) {
@@ -95,24 +90,6 @@ func Allocate(prev Ledger, claims []Claim, capacity int, now time.Time) Ledger {
 		next.Waiting = waiting
 	}
 	return next
-}
-
-// revokeNewest keeps the capacity oldest grants and returns the others, oldest first.
-func revokeNewest(l *Ledger, capacity int) []Entry {
-	byGrant := append([]Entry(nil), l.Holders...)
-	sortEntries(byGrant)
-	keep := make(map[string]bool, capacity)
-	for _, e := range byGrant[:capacity] {
-		keep[e.Name] = true
-	}
-	var kept []Entry
-	for _, h := range l.Holders {
-		if keep[h.Name] {
-			kept = append(kept, h)
-		}
-	}
-	l.Holders = kept
-	return byGrant[capacity:]
 }
 
 func sortEntries(es []Entry) {

@@ -87,12 +87,20 @@ func TestAllocate(t *testing.T) {
 			wantWaiting: []string{"c"},
 		},
 		{
-			name:        "LI1 capacity shrinks: the newest grants go back to the head of the line",
+			name:        "LI1 seats are never taken back: capacity shrinks below the holders, every holder keeps its seat and nothing new is granted",
 			prev:        Ledger{Holders: []Entry{{"a", at(0)}, {"b", at(1)}, {"c", at(2)}}, Waiting: []Entry{{"d", at(3)}}},
 			claims:      []Claim{{"a", at(0)}, {"b", at(1)}, {"c", at(2)}, {"d", at(3)}},
 			capacity:    1,
-			wantHolders: []string{"a"},
-			wantWaiting: []string{"b", "c", "d"},
+			wantHolders: []string{"a", "b", "c"},
+			wantWaiting: []string{"d"},
+		},
+		{
+			name:        "LI1 after a shrink, a seat given up is not re-granted until use falls below the offer",
+			prev:        Ledger{Holders: []Entry{{"a", at(0)}, {"b", at(1)}, {"c", at(2)}}, Waiting: []Entry{{"d", at(3)}}},
+			claims:      []Claim{{"a", at(0)}, {"c", at(2)}, {"d", at(3)}},
+			capacity:    2,
+			wantHolders: []string{"a", "c"},
+			wantWaiting: []string{"d"},
 		},
 		{
 			name:        "LI1 zero seats: everyone waits",
@@ -111,8 +119,8 @@ func TestAllocate(t *testing.T) {
 			if diff := cmp.Diff(c.wantWaiting, names(got.Waiting)); diff != "" {
 				t.Errorf("waiting (-want +got):\n%s", diff)
 			}
-			if len(got.Holders) > c.capacity {
-				t.Errorf("EV1 oversubscribed: %d holders for %d", len(got.Holders), c.capacity)
+			if len(got.Holders) > max(c.capacity, len(c.prev.Holders)) {
+				t.Errorf("EV1 oversubscribed: %d holders for %d (held before: %d)", len(got.Holders), c.capacity, len(c.prev.Holders))
 			}
 			// EV1: restarting starts from the written ledger; it must reshuffle nothing.
 			again := Allocate(got, c.claims, c.capacity, now.Add(time.Hour))
@@ -144,8 +152,24 @@ func TestAllocateNeverOversubscribes(t *testing.T) {
 			}
 		}
 		capacity := 7 - step%3
+		held := map[string]bool{}
+		for _, h := range l.Holders {
+			held[h.Name] = true
+		}
+		prevHolders := len(l.Holders)
 		l = Allocate(l, cs, capacity, at(100+step))
-		if len(l.Holders) > capacity {
+		granted := 0
+		for _, h := range l.Holders {
+			if !held[h.Name] {
+				granted++
+			}
+		}
+		// EV1 and LI1: a grant is made only into free capacity; holders beyond a shrunk capacity
+		// keep theirs.
+		if granted > 0 && len(l.Holders) > capacity {
+			t.Fatalf("step %d: EV1 granted %d with %d holders for capacity %d", step, granted, len(l.Holders), capacity)
+		}
+		if len(l.Holders) > max(capacity, prevHolders) {
 			t.Fatalf("step %d: EV1 %d holders for capacity %d", step, len(l.Holders), capacity)
 		}
 		seen := map[string]bool{}

@@ -1,0 +1,315 @@
+package decide
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/access"
+	"github.com/accessplane/dataverse-access-operator/internal/allocation"
+	"github.com/accessplane/dataverse-access-operator/internal/enablement"
+)
+
+// PlatformUserInput is what a user's decision reads.
+type PlatformUserInput struct {
+	// User with its previous status: what was assigned (EN6), first enabled (EN7) and claimed (EV1).
+	User *v1alpha1.PlatformUser
+	// Environment with its ledger; nil when it does not exist.
+	Environment *v1alpha1.Environment
+	// Roles holds every role the user's spec, its teams and its built-ins name; absent ones do not exist.
+	Roles Roles
+	// Teams that may include the user; TeamIncludes decides which do.
+	Teams []v1alpha1.Team
+	// Older is an older PlatformUser of the environment with the same userName, or nil.
+	Older *v1alpha1.PlatformUser
+	Now   time.Time
+}
+
+// PlatformUserOutcome is the status to write and the events to record.
+type PlatformUserOutcome struct {
+	Status v1alpha1.PlatformUserStatus
+	Events []Event
+}
+
+// PlatformUser decides a person's user record: enablement (EN1, AM2, AM3, AM6, AM8, LI1, EN4),
+// business unit (EV3), effective roles (AM9, AM8, TM1, SR5) with EN5 and EN6, what it reaches
+// (AM4), and the events of its transitions (EN7, slots and seats).
+func PlatformUser(in PlatformUserInput) PlatformUserOutcome {
+	u, prev := in.User, &in.User.Status
+	st := v1alpha1.PlatformUserStatus{
+		FullName:     u.Spec.Profile.FullName(),
+		BusinessUnit: prev.BusinessUnit,
+		Claims:       prev.Claims,
+	}
+	st.ObservedGeneration = u.Generation
+	st.AssignedRoles = prev.AssignedRoles
+	st.FirstEnabledTime = prev.FirstEnabledTime
+	st.Access = v1alpha1.AccessNoAccess
+	conds, list := conditionsOf(prev.Conditions, u.Generation)
+
+	switch {
+	case in.Environment == nil:
+		unresolved(conds, environmentNotFound(u.Namespace, u.Spec.EnvironmentName))
+	case in.Older != nil:
+		unresolved(conds, StalledBy(v1alpha1.ReasonDuplicateUserName,
+			fmt.Sprintf("PlatformUser %s already has userName %s in environment %s: delete this object or change its userName", in.Older.Name, u.Spec.UserName, u.Spec.EnvironmentName)))
+	default:
+		decideUser(in, &st, conds)
+	}
+	st.Conditions = *list
+	return PlatformUserOutcome{Status: st, Events: userEvents(u, prev, &st)}
+}
+
+func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Conditions) {
+	u, env := in.User, in.Environment
+	s := newScope(env, in.Roles)
+	holder := "PlatformUser " + u.Name
+	bu, buProblem := s.businessUnit(u.Spec.BusinessUnit, holder)
+	st.BusinessUnit = bu
+
+	decision := enablement.Decide(EnablementInput(u, env))
+	st.Enabled = decision.Enabled
+	setAspect(conds, v1alpha1.ConditionEnabled, decision.EnabledAspect)
+	setAspect(conds, v1alpha1.ConditionLicensed, decision.Licensed)
+	setAspect(conds, v1alpha1.ConditionNonInteractiveSlot, decision.Slot)
+	st.Claims = claims(u, in.Now)
+	if st.Enabled && st.FirstEnabledTime == nil {
+		t := metav1.NewTime(in.Now.Truncate(time.Second))
+		st.FirstEnabledTime = &t
+	}
+
+	roles, rolesVerdict := userRoles(in, s, bu, decision.Enabled, st)
+	st.EffectiveRoles = roles
+	st.Access = access.AccessOf(u.Spec.AccessMode, decision.Enabled, len(roles) > 0)
+
+	// The order says which problem a person should fix first.
+	switch {
+	case buProblem != nil:
+		conds.Apply(*buProblem)
+	case decision.Mismatch != nil:
+		conds.Apply(Verdict{Reason: decision.Mismatch.Reason, Message: decision.Mismatch.Message, Stalled: !decision.Mismatch.Pending})
+	case rolesVerdict != nil:
+		conds.Apply(*rolesVerdict)
+	default:
+		conds.Apply(Ready(userReadyMessage(u, decision.Enabled, len(roles), len(st.AssignedRoles))))
+	}
+	setRolesAssigned(conds, rolesVerdict, len(roles))
+}
+
+// userRoles resolves direct, administrator-role, stub-default and team roles, and applies EN5 (an
+// enabled user needs a role) and EN6 (roles are assigned only to enabled users; what was assigned
+// stays). It records the assigned direct roles in st.AssignedRoles.
+func userRoles(in PlatformUserInput, s scope, bu string, enabled bool, st *v1alpha1.PlatformUserStatus) ([]v1alpha1.EffectiveRole, *Verdict) {
+	u, env := in.User, in.Environment
+	holder := "PlatformUser " + u.Name
+	direct, problem := s.resolve(u.Spec.SecurityRoles, bu, holder, u.Namespace, string(v1alpha1.RoleSourceDirect))
+	direct, refused := assignable(direct, u.Status.AssignedRoles, enabled || env.Spec.Settings.AllowRoleAssignmentOnDisabledUsers)
+	st.AssignedRoles = nil
+	for _, r := range direct {
+		st.AssignedRoles = append(st.AssignedRoles, r.Name)
+	}
+	roles := direct
+
+	pending := func(name, why string) *Verdict {
+		v := WaitingFor(v1alpha1.ReasonReconciling, fmt.Sprintf("waiting for environment %s to create its built-in role %s (%s)", env.Name, name, why))
+		return &v
+	}
+	if admin := grantsSystemAdministrator(u.Spec.AdministratorRoles); admin != "" && !u.Spec.Stub {
+		name := v1alpha1.SystemAdministratorRoleName(env.Name)
+		got, v := s.resolve([]string{name}, bu, holder, u.Namespace, v1alpha1.RoleSourceAdministratorRolePrefix+string(admin))
+		if v != nil && problem == nil {
+			problem = pending(name, "AM9")
+		}
+		roles = append(roles, got...)
+	}
+	if u.Spec.Stub {
+		// The stub default role is exempt from SR5 and EN6: the product assigns it on import (AM8).
+		name := v1alpha1.StubDefaultRoleName(env.Name, env.Spec.Product)
+		if role, v := s.role(name, holder, u.Namespace); v != nil {
+			if problem == nil {
+				problem = pending(name, "AM8")
+			}
+		} else {
+			roles = append(roles, v1alpha1.EffectiveRole{Name: name, RoleName: role.DisplayRoleName(), Source: string(v1alpha1.RoleSourceStubDefault)})
+		}
+	}
+	roles = append(roles, teamRoles(in, s)...)
+
+	if problem != nil {
+		return roles, problem
+	}
+	switch {
+	case len(refused) > 0 && u.Spec.Enabled && !u.Spec.Stub:
+		return roles, &Verdict{Reason: v1alpha1.ReasonAwaitingEnablement,
+			Message: fmt.Sprintf("%s is not enabled yet, so %s will be assigned once it is (EN6)", u.Spec.UserName, strings.Join(refused, ", "))}
+	case len(refused) > 0:
+		kept := ""
+		if len(st.AssignedRoles) > 0 {
+			kept = fmt.Sprintf("; the roles assigned before it was disabled (%s) stay assigned", strings.Join(st.AssignedRoles, ", "))
+		}
+		return roles, &Verdict{Reason: v1alpha1.ReasonRoleAssignmentToDisabledUser, Stalled: true,
+			Message: fmt.Sprintf("roles can be assigned only to enabled users and %s is disabled, so %s cannot be assigned (EN6)%s: enable it, remove %s from spec.securityRoles, or set environment %s's spec.settings.allowRoleAssignmentOnDisabledUsers to true",
+				u.Spec.UserName, strings.Join(refused, ", "), kept, strings.Join(refused, ", "), env.Name)}
+	case enabled && len(roles) == 0:
+		how := "add a role to spec.securityRoles, or make the user a member of a group team that holds one"
+		remove := "to remove access, remove the user from the environment's security group instead of removing its roles"
+		if env.Spec.SecurityGroup != "" {
+			remove = fmt.Sprintf("to remove access, remove %s from spec.securityGroups instead of removing its roles", env.Spec.SecurityGroup)
+		}
+		return roles, &Verdict{Reason: v1alpha1.ReasonNoSecurityRole, Stalled: true,
+			Message: fmt.Sprintf("%s is enabled but holds no security role, so it cannot get in (EN5): %s; %s", u.Spec.UserName, how, remove)}
+	}
+	return roles, nil
+}
+
+// assignable splits resolved direct roles into those assigned and those refused (EN6): all are
+// assigned while assignment is allowed; otherwise only those assigned before stay.
+func assignable(direct []v1alpha1.EffectiveRole, assignedBefore []string, allowed bool) (assigned []v1alpha1.EffectiveRole, refused []string) {
+	if allowed {
+		return direct, nil
+	}
+	for _, r := range direct {
+		if slices.Contains(assignedBefore, r.Name) {
+			assigned = append(assigned, r)
+		} else {
+			refused = append(refused, r.Name)
+		}
+	}
+	return assigned, refused
+}
+
+// teamRoles returns the roles a user gets from the teams that include it (TM1). A team's own
+// problems (a missing role, a role from another unit) are reported on the team, so such roles
+// are left out here.
+func teamRoles(in PlatformUserInput, s scope) []v1alpha1.EffectiveRole {
+	teams := make([]*v1alpha1.Team, 0, len(in.Teams))
+	for i := range in.Teams {
+		if TeamIncludes(&in.Teams[i], in.User) {
+			teams = append(teams, &in.Teams[i])
+		}
+	}
+	sort.Slice(teams, func(i, j int) bool { return teams[i].Name < teams[j].Name })
+	var out []v1alpha1.EffectiveRole
+	for i, t := range teams {
+		if i > 0 && teams[i-1].Name == t.Name {
+			continue
+		}
+		holder := "team " + t.Name
+		teamBU, v := s.businessUnit(t.Spec.BusinessUnit, holder)
+		if v != nil {
+			continue
+		}
+		roles, _ := s.resolve(t.Spec.SecurityRoles, teamBU, holder, t.Namespace, v1alpha1.RoleSourceTeamPrefix+t.Name)
+		out = append(out, roles...)
+	}
+	return out
+}
+
+// claims records when the user began to need each resource it needs now (EV1): kept once
+// recorded; the creation time when the operator first looks; otherwise now.
+func claims(u *v1alpha1.PlatformUser, now time.Time) []v1alpha1.Claim {
+	var out []v1alpha1.Claim
+	for _, r := range u.NeededResources() {
+		out = append(out, v1alpha1.Claim{Resource: r, Since: metav1.NewTime(ClaimSince(u, r, now))})
+	}
+	return out
+}
+
+// unresolved is a verdict that stops evaluation: what cannot be known is cleared, what was
+// recorded (assigned roles, claims) is kept.
+func unresolved(conds Conditions, v Verdict) {
+	for _, t := range []string{v1alpha1.ConditionEnabled, v1alpha1.ConditionLicensed, v1alpha1.ConditionNonInteractiveSlot, v1alpha1.ConditionRolesAssigned} {
+		conds.Remove(t)
+	}
+	conds.Apply(v)
+}
+
+// userEvents are the transitions worth recording: enabled again (EN7), disabled, a slot granted
+// or refused, seats exhausted.
+func userEvents(u *v1alpha1.PlatformUser, prev, st *v1alpha1.PlatformUserStatus) []Event {
+	var out []Event
+	observed := prev.ObservedGeneration > 0
+	// EN7: only a user that was enabled before needs a new invitation, not a new user.
+	if !prev.Enabled && st.Enabled && prev.FirstEnabledTime != nil {
+		out = append(out, Event{eventNormal, "Enabled", "Enable",
+			fmt.Sprintf("%s was disabled and is now enabled again: send it a new invitation to access the environment (EN7)", u.Spec.UserName)})
+	}
+	if observed && prev.Enabled && !st.Enabled {
+		out = append(out, Event{eventWarning, "Disabled", "Disable",
+			fmt.Sprintf("%s is no longer enabled: %s", u.Spec.UserName, ConditionMessage(st.Conditions, v1alpha1.ConditionEnabled))})
+	}
+	if slot := ConditionReason(st.Conditions, v1alpha1.ConditionNonInteractiveSlot); slot != ConditionReason(prev.Conditions, v1alpha1.ConditionNonInteractiveSlot) {
+		switch slot {
+		case v1alpha1.ReasonSlotGranted:
+			out = append(out, Event{eventNormal, v1alpha1.ReasonSlotGranted, "Allocate", fmt.Sprintf("granted a non-interactive slot of environment %s", u.Spec.EnvironmentName)})
+		case v1alpha1.ReasonNonInteractiveLimitReached:
+			out = append(out, Event{eventWarning, v1alpha1.ReasonNonInteractiveLimitReached, "Allocate", ConditionMessage(st.Conditions, v1alpha1.ConditionNonInteractiveSlot)})
+		}
+	}
+	if seat := ConditionReason(st.Conditions, v1alpha1.ConditionLicensed); seat != ConditionReason(prev.Conditions, v1alpha1.ConditionLicensed) && seat == v1alpha1.ReasonSeatsExhausted {
+		out = append(out, Event{eventWarning, v1alpha1.ReasonSeatsExhausted, "Allocate", ConditionMessage(st.Conditions, v1alpha1.ConditionLicensed)})
+	}
+	return out
+}
+
+// EnablementInput gathers the enablement decision's inputs from the user and its environment's ledger.
+func EnablementInput(u *v1alpha1.PlatformUser, env *v1alpha1.Environment) enablement.Input {
+	in := enablement.Input{User: u.Name, UserName: u.Spec.UserName, Environment: env.Name, Spec: u.Spec, SecurityGroup: env.Spec.SecurityGroup}
+	if len(env.Spec.Licenses) > 0 {
+		in.OfferedSKUs = []string{}
+		for _, l := range env.Spec.Licenses {
+			in.OfferedSKUs = append(in.OfferedSKUs, l.SKU)
+			if l.SKU == u.Spec.License {
+				in.SeatsOfSKU = l.Seats
+			}
+		}
+		for _, s := range env.Status.Seats {
+			if s.SKU == u.Spec.License {
+				in.Seat = grantOf(LedgerOf(s.Holders, s.Waiting), u.Name, int(s.Seats))
+			}
+		}
+	}
+	if l := env.Status.NonInteractive; l != nil {
+		in.Slot = grantOf(LedgerOf(l.Holders, l.Waiting), u.Name, int(l.Limit))
+	}
+	return in
+}
+
+func grantOf(l allocation.Ledger, name string, capacity int) enablement.Grant {
+	p, ok := l.Find(name)
+	return enablement.Grant{Known: ok, Held: p.Held, Position: p.Position, Waiting: p.Waiting, Free: capacity - len(l.Holders)}
+}
+
+func setAspect(conds Conditions, condType string, a enablement.Aspect) {
+	if !a.Applies {
+		conds.Remove(condType)
+		return
+	}
+	conds.Set(condType, a.OK, a.Reason, a.Message)
+}
+
+// setRolesAssigned writes a principal's RolesAssigned condition: the first problem with its
+// roles, or how many it holds.
+func setRolesAssigned(conds Conditions, problem *Verdict, roles int) {
+	if problem != nil {
+		conds.Set(v1alpha1.ConditionRolesAssigned, false, problem.Reason, problem.Message)
+		return
+	}
+	conds.Set(v1alpha1.ConditionRolesAssigned, true, v1alpha1.ReasonRolesAssigned, fmt.Sprintf("%d effective role(s)", roles))
+}
+
+func userReadyMessage(u *v1alpha1.PlatformUser, enabled bool, roles, assigned int) string {
+	if !enabled {
+		msg := fmt.Sprintf("%s is disabled, as spec.enabled asks", u.Spec.UserName)
+		if assigned > 0 {
+			msg += fmt.Sprintf("; it keeps its %d assigned role(s) for when it is enabled again (EN6)", assigned)
+		}
+		return msg
+	}
+	return fmt.Sprintf("%s is enabled (%s) with %d effective role(s)", u.Spec.UserName, u.Spec.AccessMode, roles)
+}

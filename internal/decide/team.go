@@ -1,0 +1,82 @@
+package decide
+
+import (
+	"fmt"
+
+	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+)
+
+// TeamInput is what a team's decision reads.
+type TeamInput struct {
+	Team *v1alpha1.Team
+	// Environment is nil when it does not exist.
+	Environment *v1alpha1.Environment
+	// Roles holds the roles spec.securityRoles names; absent ones do not exist.
+	Roles Roles
+	// Users that may be members: those spec.members names that exist, and for a group team those
+	// that list its group. TeamIncludes decides.
+	Users []v1alpha1.PlatformUser
+}
+
+// Team validates a team's references — environment, business unit, roles (SR5), members (EV3) —
+// and counts its members: the listed users, or for a group team the users that list its group
+// in spec.securityGroups (TM1).
+func Team(in TeamInput) v1alpha1.TeamStatus {
+	team := in.Team
+	st := v1alpha1.TeamStatus{ObservedGeneration: team.Generation}
+	conds, list := conditionsOf(team.Status.Conditions, team.Generation)
+	conds.Apply(teamVerdict(in, &st))
+	st.Conditions = *list
+	return st
+}
+
+func teamVerdict(in TeamInput, st *v1alpha1.TeamStatus) Verdict {
+	team, env := in.Team, in.Environment
+	if env == nil {
+		return environmentNotFound(team.Namespace, team.Spec.EnvironmentName)
+	}
+	holder := "team " + team.Name
+	s := newScope(env, in.Roles)
+	bu, buProblem := s.businessUnit(team.Spec.BusinessUnit, holder)
+	st.BusinessUnit = bu
+
+	members, missing := teamMembers(team, in.Users)
+	st.MemberCount = int32(members)
+	if buProblem != nil {
+		return *buProblem
+	}
+	if _, problem := s.resolve(team.Spec.SecurityRoles, bu, holder, team.Namespace, ""); problem != nil {
+		return *problem
+	}
+	if missing != "" {
+		return StalledBy(v1alpha1.ReasonTeamMemberNotFound,
+			fmt.Sprintf("member %s of team %s is not a PlatformUser of environment %s: create it, or remove it from spec.members (EV3)", missing, team.Name, env.Name))
+	}
+	return Ready(fmt.Sprintf("%s team with %d member(s) and %d role(s)", team.Spec.Type, members, len(team.Spec.SecurityRoles)))
+}
+
+// teamMembers counts the members and names the first listed member that does not resolve.
+func teamMembers(team *v1alpha1.Team, users []v1alpha1.PlatformUser) (int, string) {
+	if team.Spec.Type.IsGroupTeam() {
+		seen := map[string]bool{}
+		for i := range users {
+			if !seen[users[i].Name] && TeamIncludes(team, &users[i]) {
+				seen[users[i].Name] = true
+			}
+		}
+		return len(seen), ""
+	}
+	byName := make(map[string]*v1alpha1.PlatformUser, len(users))
+	for i := range users {
+		byName[users[i].Name] = &users[i]
+	}
+	count, missing := 0, ""
+	for _, name := range team.Spec.Members {
+		if u := byName[name]; u != nil && u.Spec.EnvironmentName == team.Spec.EnvironmentName {
+			count++
+		} else if missing == "" {
+			missing = name
+		}
+	}
+	return count, missing
+}
