@@ -1,0 +1,45 @@
+package dataverse
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// AdminClient calls the Power Platform admin API (api.bap.microsoft.com) for the one thing the Web
+// API cannot do: bring an Entra ID user into an environment.
+type AdminClient struct {
+	t    transport
+	base string
+}
+
+// Admin returns an admin API client authenticated by cred for the admin API's scope.
+func (c *Connector) Admin(cred azcore.TokenCredential) (*AdminClient, error) {
+	u, err := url.Parse(c.opts.PowerPlatformAPIURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("power platform API URL %q: must be an absolute https URL", c.opts.PowerPlatformAPIURL)
+	}
+	host := strings.ToLower(u.Host)
+	return &AdminClient{
+		t: transport{conn: c, cred: cred, scope: PowerPlatformAPIScope, lim: c.limiterFor("admin:" + host),
+			label: "admin:" + host, host: host},
+		base: strings.TrimRight(u.String(), "/"),
+	}, nil
+}
+
+// AddUser asks the service to sync an Entra ID user into the environment. The user shows up in
+// systemusers only later (minutes on the real service): read it back by its object id.
+func (a *AdminClient) AddUser(ctx context.Context, environmentID, objectID string) error {
+	if err := checkIDs("AddUser", objectID); err != nil {
+		return err
+	}
+	if environmentID == "" || strings.ContainsAny(environmentID, "/?#") {
+		return fmt.Errorf("dataverse AddUser: bad environment id %q", environmentID)
+	}
+	u := a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + "/addUser?api-version=2023-06-01"
+	return a.t.do(ctx, &call{op: "AddUser", method: http.MethodPost, url: u, body: map[string]string{"objectId": objectID}, idempotent: true})
+}

@@ -1,0 +1,39 @@
+// Package dataverse is the operator's client of the Dataverse Web API (OData v4 at
+// <environment URL>/api/data/v9.2/) and of the one Power Platform admin API call it needs
+// (addUser). It holds no Kubernetes types.
+//
+// Wiring: one Connector per manager (NewConnector with Options bound to flags by BindFlags, the
+// HTTP client from NewHTTPClient, and the manager's metrics registry), then per Environment a
+// Client from Connector.Environment(url, credential) and, for interactive users,
+// Connector.Admin(credential).AddUser.
+//
+// Credentials come from a Secret whose data CredentialFromSecret reads:
+//
+//	tenantId       the Entra ID tenant (directory) id
+//	clientId       the app registration's application (client) id
+//	clientSecret   a client secret of that app registration, or
+//	federatedTokenFile  instead of clientSecret: the path of a projected service account token
+//	               the app registration trusts (workload identity federation)
+//
+// Tokens are asked for the scope <environment URL>/.default (Dataverse) and
+// https://service.powerapps.com/.default (admin API). AZURE_AUTHORITY_HOST selects another login
+// host; for one that is not a public cloud's, instance discovery is turned off so MSAL never asks
+// login.microsoftonline.com about it.
+//
+// Behaviour on the wire:
+//   - collections are read page by page through @odata.nextLink with Prefer: odata.maxpagesize
+//     (never $skip), and a nextLink is followed only on the environment's own host;
+//   - writes that must not race carry If-Match with the record's @odata.etag; a stale one is
+//     ErrPreconditionFailed, and RetryConflict re-reads and tries again;
+//   - errors are *Error values matching ErrNotFound, ErrDuplicate, ErrPreconditionFailed,
+//     ErrThrottled (RetryAfter set), ErrUnauthorized, ErrForbidden, ErrBadRequest or ErrServer
+//     with errors.Is, keeping the service's code and message;
+//   - 429 and 5xx are retried with exponential backoff honouring Retry-After; a request that got
+//     no answer (dropped connection, attempt timeout) is retried only when resending it cannot
+//     do a thing twice;
+//   - each environment has a token bucket (--dataverse-requests-per-minute) and a cap on requests
+//     in flight (--dataverse-max-concurrent, below the service's 52);
+//   - metrics dataverse_requests_total{environment,operation,code},
+//     dataverse_request_duration_seconds, dataverse_throttled_total, dataverse_retries_total and
+//     dataverse_limiter_wait_seconds.
+package dataverse

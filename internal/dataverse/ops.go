@@ -1,0 +1,534 @@
+package dataverse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// checkIDs refuses anything but GUIDs where an id goes into a URL or a $filter.
+func checkIDs(op string, ids ...string) error {
+	for _, id := range ids {
+		if !guidRE.MatchString(id) {
+			return fmt.Errorf("dataverse %s: %q is not a GUID", op, id)
+		}
+	}
+	return nil
+}
+
+// notFound is the error of a query that matched nothing (the service answers 200 with no rows).
+func notFound(op, what string) error {
+	return &Error{Operation: op, Method: http.MethodGet, StatusCode: http.StatusNotFound, Message: what + " not found", kind: ErrNotFound}
+}
+
+func one[T any](op, what string, rows []T) (*T, error) {
+	switch len(rows) {
+	case 0:
+		return nil, notFound(op, what)
+	case 1:
+		return &rows[0], nil
+	}
+	return nil, &Error{Operation: op, Method: http.MethodGet, StatusCode: http.StatusOK, Message: fmt.Sprintf("%s matched %d records", what, len(rows)), kind: ErrDuplicate}
+}
+
+func (cl *Client) get(ctx context.Context, op, u string, out any) error {
+	return cl.transport().do(ctx, &call{op: op, method: http.MethodGet, url: u, idempotent: true, out: out})
+}
+
+func (cl *Client) filter(ctx context.Context, op, set, sel, filter string, out any) error {
+	return cl.get(ctx, op, cl.query(set, "$select", sel, "$filter", filter), out)
+}
+
+// --- WhoAmI ---
+
+// WhoAmI answers who the credential is in this environment; it proves the application user exists.
+func (cl *Client) WhoAmI(ctx context.Context) (WhoAmIResult, error) {
+	var r WhoAmIResult
+	err := cl.get(ctx, "WhoAmI", cl.api+"WhoAmI", &r)
+	return r, err
+}
+
+// --- systemusers ---
+
+// GetUser reads a user by id.
+func (cl *Client) GetUser(ctx context.Context, id string) (*SystemUser, error) {
+	if err := checkIDs("GetUser", id); err != nil {
+		return nil, err
+	}
+	var u SystemUser
+	if err := cl.get(ctx, "GetUser", cl.query("systemusers("+id+")", "$select", systemUserSelect), &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// UserByObjectID reads a user through the azureactivedirectoryobjectid alternate key.
+func (cl *Client) UserByObjectID(ctx context.Context, objectID string) (*SystemUser, error) {
+	if err := checkIDs("UserByObjectID", objectID); err != nil {
+		return nil, err
+	}
+	var u SystemUser
+	err := cl.get(ctx, "UserByObjectID", cl.query("systemusers(azureactivedirectoryobjectid="+objectID+")", "$select", systemUserSelect), &u)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// UserByDomainName finds a user by UPN.
+func (cl *Client) UserByDomainName(ctx context.Context, upn string) (*SystemUser, error) {
+	var p page[SystemUser]
+	if err := cl.filter(ctx, "UserByDomainName", "systemusers", systemUserSelect, "domainname eq "+quote(upn), &p); err != nil {
+		return nil, err
+	}
+	return one("UserByDomainName", "user "+upn, p.Value)
+}
+
+// UserByApplicationID finds an application user by its app registration's client id, ignoring
+// records being deleted (deletedstate != 0), which keep their applicationid for a while.
+func (cl *Client) UserByApplicationID(ctx context.Context, appID string) (*SystemUser, error) {
+	if err := checkIDs("UserByApplicationID", appID); err != nil {
+		return nil, err
+	}
+	var p page[SystemUser]
+	if err := cl.filter(ctx, "UserByApplicationID", "systemusers", systemUserSelect, "applicationid eq "+appID+" and deletedstate eq 0", &p); err != nil {
+		return nil, err
+	}
+	return one("UserByApplicationID", "application user "+appID, p.Value)
+}
+
+// ListUsers reads every user matching an OData $filter (empty: all), page by page.
+func (cl *Client) ListUsers(ctx context.Context, filter string) ([]SystemUser, error) {
+	params := []string{"$select", systemUserSelect}
+	if filter != "" {
+		params = append(params, "$filter", filter)
+	}
+	return list[SystemUser](ctx, cl.transport(), "ListUsers", cl.query("systemusers", params...), cl.conn.opts.PageSize)
+}
+
+// ListNonInteractiveUsers reads the people in access mode 4: the ones the limit of seven counts
+// (application users have accessmode 4 too but never count, AM7).
+func (cl *Client) ListNonInteractiveUsers(ctx context.Context) ([]SystemUser, error) {
+	users, err := cl.ListUsers(ctx, "accessmode eq 4 and applicationid eq null and deletedstate eq 0")
+	if err != nil {
+		return nil, err
+	}
+	out := users[:0]
+	for _, u := range users {
+		if !u.IsApplicationUser() {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// CreateApplicationUser creates the user of an app registration in a business unit; the service
+// makes it non-interactive and enabled.
+func (cl *Client) CreateApplicationUser(ctx context.Context, appID, businessUnitID string) (string, error) {
+	if err := checkIDs("CreateApplicationUser", appID, businessUnitID); err != nil {
+		return "", err
+	}
+	return cl.create(ctx, "CreateApplicationUser", "systemusers", map[string]any{
+		"applicationid":             appID,
+		"businessunitid@odata.bind": "/businessunits(" + businessUnitID + ")",
+	})
+}
+
+// UpdateUser PATCHes a user. etag non-empty makes it conditional (If-Match): a change made by
+// someone else since the read answers ErrPreconditionFailed instead of being overwritten.
+func (cl *Client) UpdateUser(ctx context.Context, id, etag string, p UserPatch) error {
+	if err := checkIDs("UpdateUser", id); err != nil {
+		return err
+	}
+	if p.BusinessUnitID != "" {
+		if err := checkIDs("UpdateUser", p.BusinessUnitID); err != nil {
+			return err
+		}
+	}
+	return cl.patch(ctx, "UpdateUser", "systemusers("+id+")", etag, p.body())
+}
+
+// patch updates an existing record only: without an ETag it sends If-Match: * so a PATCH never
+// upserts a record that was deleted meanwhile. Setting fields to values is idempotent.
+func (cl *Client) patch(ctx context.Context, op, path, etag string, body map[string]any) error {
+	if etag == "" {
+		etag = "*"
+	}
+	return cl.transport().do(ctx, &call{op: op, method: http.MethodPatch, url: cl.api + path, body: body, ifMatch: etag, idempotent: true})
+}
+
+// DeleteApplicationUser deletes an application user; the service wants it disabled first.
+func (cl *Client) DeleteApplicationUser(ctx context.Context, id string) error {
+	return cl.delete(ctx, "DeleteApplicationUser", "systemusers", id)
+}
+
+func (cl *Client) delete(ctx context.Context, op, set, id string) error {
+	if err := checkIDs(op, id); err != nil {
+		return err
+	}
+	return cl.transport().do(ctx, &call{op: op, method: http.MethodDelete, url: cl.api + set + "(" + id + ")", idempotent: true})
+}
+
+// UserRoles lists the roles assigned directly to a user.
+func (cl *Client) UserRoles(ctx context.Context, userID string) ([]Role, error) {
+	if err := checkIDs("UserRoles", userID); err != nil {
+		return nil, err
+	}
+	return list[Role](ctx, cl.transport(), "UserRoles", cl.query("systemusers("+userID+")/systemuserroles_association", "$select", roleSelect), cl.conn.opts.PageSize)
+}
+
+// --- roles ---
+
+// GetRole reads a role by id.
+func (cl *Client) GetRole(ctx context.Context, id string) (*Role, error) {
+	if err := checkIDs("GetRole", id); err != nil {
+		return nil, err
+	}
+	var r Role
+	if err := cl.get(ctx, "GetRole", cl.query("roles("+id+")", "$select", roleSelect), &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// RoleByName finds a role by name within a business unit (names are unique there, SR9).
+func (cl *Client) RoleByName(ctx context.Context, name, businessUnitID string) (*Role, error) {
+	if err := checkIDs("RoleByName", businessUnitID); err != nil {
+		return nil, err
+	}
+	var p page[Role]
+	if err := cl.filter(ctx, "RoleByName", "roles", roleSelect, "name eq "+quote(name)+" and _businessunitid_value eq "+businessUnitID, &p); err != nil {
+		return nil, err
+	}
+	return one("RoleByName", "role "+name, p.Value)
+}
+
+// ListRoles reads the roles of a business unit (empty: all roles).
+func (cl *Client) ListRoles(ctx context.Context, businessUnitID string) ([]Role, error) {
+	params := []string{"$select", roleSelect}
+	if businessUnitID != "" {
+		if err := checkIDs("ListRoles", businessUnitID); err != nil {
+			return nil, err
+		}
+		params = append(params, "$filter", "_businessunitid_value eq "+businessUnitID)
+	}
+	return list[Role](ctx, cl.transport(), "ListRoles", cl.query("roles", params...), cl.conn.opts.PageSize)
+}
+
+// CreateRole creates a role in a business unit; the service gives it a few default privileges,
+// which ReplacePrivileges then replaces.
+func (cl *Client) CreateRole(ctx context.Context, name, businessUnitID string, inh Inheritance) (string, error) {
+	if err := checkIDs("CreateRole", businessUnitID); err != nil {
+		return "", err
+	}
+	return cl.create(ctx, "CreateRole", "roles", map[string]any{
+		"name":                      name,
+		"businessunitid@odata.bind": "/businessunits(" + businessUnitID + ")",
+		"isinherited":               int(inh),
+	})
+}
+
+// SetRoleInheritance PATCHes isinherited (conditional on etag when given).
+func (cl *Client) SetRoleInheritance(ctx context.Context, id, etag string, inh Inheritance) error {
+	if err := checkIDs("SetRoleInheritance", id); err != nil {
+		return err
+	}
+	return cl.patch(ctx, "SetRoleInheritance", "roles("+id+")", etag, map[string]any{"isinherited": int(inh)})
+}
+
+// DeleteRole deletes a role.
+func (cl *Client) DeleteRole(ctx context.Context, id string) error {
+	return cl.delete(ctx, "DeleteRole", "roles", id)
+}
+
+// ReplacePrivileges sets a role's privileges as a whole (bound action ReplacePrivilegesRole).
+// Replacing with the same set twice is the same as once, so a lost answer is retried.
+func (cl *Client) ReplacePrivileges(ctx context.Context, roleID string, privs []RolePrivilege) error {
+	if err := checkIDs("ReplacePrivileges", roleID); err != nil {
+		return err
+	}
+	if privs == nil {
+		privs = []RolePrivilege{}
+	}
+	body := map[string]any{"Privileges": privs}
+	return cl.transport().do(ctx, &call{op: "ReplacePrivileges", method: http.MethodPost,
+		url: cl.api + "roles(" + roleID + ")/Microsoft.Dynamics.CRM.ReplacePrivilegesRole", body: body, idempotent: true})
+}
+
+// RolePrivileges reads a role's privileges (function RetrieveRolePrivilegesRole).
+func (cl *Client) RolePrivileges(ctx context.Context, roleID string) ([]RolePrivilege, error) {
+	if err := checkIDs("RolePrivileges", roleID); err != nil {
+		return nil, err
+	}
+	var r struct {
+		RolePrivileges []RolePrivilege `json:"RolePrivileges"`
+	}
+	if err := cl.get(ctx, "RolePrivileges", cl.api+"RetrieveRolePrivilegesRole(RoleId="+roleID+")", &r); err != nil {
+		return nil, err
+	}
+	return r.RolePrivileges, nil
+}
+
+// --- privileges ---
+
+// TablePrivileges returns a table's privileges by access right, found through
+// privilegeobjecttypecodes (the privilege names carry the schema name, which the operator's API
+// does not know: webresource is prvReadWebResource).
+func (cl *Client) TablePrivileges(ctx context.Context, table string) (map[AccessRight]Privilege, error) {
+	var codes page[struct {
+		PrivilegeID string `json:"_privilegeid_value"`
+	}]
+	if err := cl.filter(ctx, "TablePrivileges", "privilegeobjecttypecodes", "_privilegeid_value", "objecttypecode eq "+quote(strings.ToLower(table)), &codes); err != nil {
+		return nil, err
+	}
+	if len(codes.Value) == 0 {
+		return nil, notFound("TablePrivileges", "privileges of table "+table)
+	}
+	var clauses []string
+	for _, c := range codes.Value {
+		if err := checkIDs("TablePrivileges", c.PrivilegeID); err != nil {
+			return nil, err
+		}
+		clauses = append(clauses, "privilegeid eq "+c.PrivilegeID)
+	}
+	privs, err := list[Privilege](ctx, cl.transport(), "TablePrivileges", cl.query("privileges", "$select", privilegeSelect, "$filter", strings.Join(clauses, " or ")), cl.conn.opts.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	out := map[AccessRight]Privilege{}
+	for _, p := range privs {
+		out[p.AccessRight] = p
+	}
+	return out, nil
+}
+
+// PrivilegesByName returns privileges by name (prvExportToExcel, …); names not found are absent
+// from the map.
+func (cl *Client) PrivilegesByName(ctx context.Context, names ...string) (map[string]Privilege, error) {
+	out := map[string]Privilege{}
+	// Twenty names a request keeps the URL far under the service's length limit.
+	for start := 0; start < len(names); start += 20 {
+		end := min(start+20, len(names))
+		var clauses []string
+		for _, n := range names[start:end] {
+			clauses = append(clauses, "name eq "+quote(n))
+		}
+		privs, err := list[Privilege](ctx, cl.transport(), "PrivilegesByName", cl.query("privileges", "$select", privilegeSelect, "$filter", strings.Join(clauses, " or ")), cl.conn.opts.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range privs {
+			out[p.Name] = p
+		}
+	}
+	return out, nil
+}
+
+// --- teams ---
+
+// GetTeam reads a team by id.
+func (cl *Client) GetTeam(ctx context.Context, id string) (*Team, error) {
+	if err := checkIDs("GetTeam", id); err != nil {
+		return nil, err
+	}
+	var t Team
+	if err := cl.get(ctx, "GetTeam", cl.query("teams("+id+")", "$select", teamSelect), &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// TeamByName finds a team by name within a business unit.
+func (cl *Client) TeamByName(ctx context.Context, name, businessUnitID string) (*Team, error) {
+	if err := checkIDs("TeamByName", businessUnitID); err != nil {
+		return nil, err
+	}
+	var p page[Team]
+	if err := cl.filter(ctx, "TeamByName", "teams", teamSelect, "name eq "+quote(name)+" and _businessunitid_value eq "+businessUnitID, &p); err != nil {
+		return nil, err
+	}
+	return one("TeamByName", "team "+name, p.Value)
+}
+
+// TeamByGroup finds the team of an Entra group with a membership type.
+func (cl *Client) TeamByGroup(ctx context.Context, groupObjectID string, mt MembershipType) (*Team, error) {
+	if err := checkIDs("TeamByGroup", groupObjectID); err != nil {
+		return nil, err
+	}
+	var p page[Team]
+	if err := cl.filter(ctx, "TeamByGroup", "teams", teamSelect, fmt.Sprintf("azureactivedirectoryobjectid eq %s and membershiptype eq %d", groupObjectID, mt), &p); err != nil {
+		return nil, err
+	}
+	return one("TeamByGroup", "team of group "+groupObjectID, p.Value)
+}
+
+// NewTeam describes a team to create.
+type NewTeam struct {
+	Name           string
+	TeamType       TeamType
+	BusinessUnitID string
+	// GroupObjectID and MembershipType: group teams only.
+	GroupObjectID  string
+	MembershipType MembershipType
+}
+
+// CreateTeam creates a team.
+func (cl *Client) CreateTeam(ctx context.Context, t NewTeam) (string, error) {
+	if err := checkIDs("CreateTeam", t.BusinessUnitID); err != nil {
+		return "", err
+	}
+	body := map[string]any{
+		"name":                      t.Name,
+		"teamtype":                  int(t.TeamType),
+		"businessunitid@odata.bind": "/businessunits(" + t.BusinessUnitID + ")",
+	}
+	if t.TeamType == TeamTypeSecurityGroup || t.TeamType == TeamTypeOfficeGroup {
+		if err := checkIDs("CreateTeam", t.GroupObjectID); err != nil {
+			return "", err
+		}
+		body["azureactivedirectoryobjectid"] = t.GroupObjectID
+		body["membershiptype"] = int(t.MembershipType)
+	}
+	return cl.create(ctx, "CreateTeam", "teams", body)
+}
+
+// DeleteTeam deletes a team.
+func (cl *Client) DeleteTeam(ctx context.Context, id string) error {
+	return cl.delete(ctx, "DeleteTeam", "teams", id)
+}
+
+// TeamMembers lists the ids of a team's members.
+func (cl *Client) TeamMembers(ctx context.Context, teamID string) ([]string, error) {
+	if err := checkIDs("TeamMembers", teamID); err != nil {
+		return nil, err
+	}
+	users, err := list[SystemUser](ctx, cl.transport(), "TeamMembers", cl.query("teams("+teamID+")/teammembership_association", "$select", "systemuserid"), cl.conn.opts.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	return ids, nil
+}
+
+// AddTeamMembers adds users to an Owner or Access team (action AddMembersTeam). Members of group
+// teams come from Entra ID.
+func (cl *Client) AddTeamMembers(ctx context.Context, teamID string, userIDs ...string) error {
+	return cl.members(ctx, "AddTeamMembers", "AddMembersTeam", teamID, userIDs)
+}
+
+// RemoveTeamMembers removes users from an Owner or Access team (action RemoveMembersTeam).
+func (cl *Client) RemoveTeamMembers(ctx context.Context, teamID string, userIDs ...string) error {
+	return cl.members(ctx, "RemoveTeamMembers", "RemoveMembersTeam", teamID, userIDs)
+}
+
+// members sends a membership action; adding a member twice or removing an absent one changes
+// nothing, so it is idempotent.
+func (cl *Client) members(ctx context.Context, op, action, teamID string, userIDs []string) error {
+	if err := checkIDs(op, append([]string{teamID}, userIDs...)...); err != nil {
+		return err
+	}
+	if len(userIDs) == 0 {
+		return nil
+	}
+	members := make([]map[string]string, len(userIDs))
+	for i, id := range userIDs {
+		members[i] = map[string]string{"@odata.type": "Microsoft.Dynamics.CRM.systemuser", "systemuserid": id}
+	}
+	return cl.transport().do(ctx, &call{op: op, method: http.MethodPost, url: cl.api + "teams(" + teamID + ")/Microsoft.Dynamics.CRM." + action,
+		body: map[string]any{"Members": members}, idempotent: true})
+}
+
+// TeamRoles lists the roles a team holds.
+func (cl *Client) TeamRoles(ctx context.Context, teamID string) ([]Role, error) {
+	if err := checkIDs("TeamRoles", teamID); err != nil {
+		return nil, err
+	}
+	return list[Role](ctx, cl.transport(), "TeamRoles", cl.query("teams("+teamID+")/teamroles_association", "$select", roleSelect), cl.conn.opts.PageSize)
+}
+
+// --- business units ---
+
+// RootBusinessUnit reads the one unit without a parent. It carries the organization's name.
+func (cl *Client) RootBusinessUnit(ctx context.Context) (*BusinessUnit, error) {
+	var p page[BusinessUnit]
+	if err := cl.filter(ctx, "RootBusinessUnit", "businessunits", businessUnitSelect, "_parentbusinessunitid_value eq null", &p); err != nil {
+		return nil, err
+	}
+	return one("RootBusinessUnit", "root business unit", p.Value)
+}
+
+// ListBusinessUnits reads every business unit.
+func (cl *Client) ListBusinessUnits(ctx context.Context) ([]BusinessUnit, error) {
+	return list[BusinessUnit](ctx, cl.transport(), "ListBusinessUnits", cl.query("businessunits", "$select", businessUnitSelect), cl.conn.opts.PageSize)
+}
+
+// CreateBusinessUnit creates a unit under a parent.
+func (cl *Client) CreateBusinessUnit(ctx context.Context, name, parentID string) (string, error) {
+	if err := checkIDs("CreateBusinessUnit", parentID); err != nil {
+		return "", err
+	}
+	return cl.create(ctx, "CreateBusinessUnit", "businessunits", map[string]any{
+		"name": name, "parentbusinessunitid@odata.bind": "/businessunits(" + parentID + ")",
+	})
+}
+
+// --- role assignment ($ref associations) ---
+
+// AssignUserRole associates a role with a user (systemuserroles_association).
+func (cl *Client) AssignUserRole(ctx context.Context, userID, roleID string) error {
+	return cl.associate(ctx, "AssignUserRole", "systemusers", userID, "systemuserroles_association", roleID)
+}
+
+// UnassignUserRole removes a role from a user.
+func (cl *Client) UnassignUserRole(ctx context.Context, userID, roleID string) error {
+	return cl.disassociate(ctx, "UnassignUserRole", "systemusers", userID, "systemuserroles_association", roleID)
+}
+
+// AssignTeamRole associates a role with a team (teamroles_association).
+func (cl *Client) AssignTeamRole(ctx context.Context, teamID, roleID string) error {
+	return cl.associate(ctx, "AssignTeamRole", "teams", teamID, "teamroles_association", roleID)
+}
+
+// UnassignTeamRole removes a role from a team.
+func (cl *Client) UnassignTeamRole(ctx context.Context, teamID, roleID string) error {
+	return cl.disassociate(ctx, "UnassignTeamRole", "teams", teamID, "teamroles_association", roleID)
+}
+
+// associate POSTs a $ref. Not idempotent over the wire: a second association answers a duplicate,
+// so a lost answer is not resent; callers read the association back instead.
+func (cl *Client) associate(ctx context.Context, op, set, id, nav, roleID string) error {
+	if err := checkIDs(op, id, roleID); err != nil {
+		return err
+	}
+	return cl.transport().do(ctx, &call{op: op, method: http.MethodPost, url: cl.api + set + "(" + id + ")/" + nav + "/$ref",
+		body: map[string]string{"@odata.id": cl.api + "roles(" + roleID + ")"}})
+}
+
+func (cl *Client) disassociate(ctx context.Context, op, set, id, nav, roleID string) error {
+	if err := checkIDs(op, id, roleID); err != nil {
+		return err
+	}
+	return cl.transport().do(ctx, &call{op: op, method: http.MethodDelete,
+		url: cl.api + set + "(" + id + ")/" + nav + "/$ref?$id=" + escapeQuery(cl.api+"roles("+roleID+")"), idempotent: true})
+}
+
+// RetryConflict runs fn until it succeeds, fails with anything but ErrPreconditionFailed, or has
+// run attempts times. fn must re-read the record it writes, so each try carries a fresh ETag: a
+// change someone else made in between is seen and kept rather than overwritten.
+func RetryConflict(ctx context.Context, attempts int, fn func(ctx context.Context) error) error {
+	var err error
+	for i := 0; i < max(attempts, 1); i++ {
+		if err = fn(ctx); err == nil || !errors.Is(err, ErrPreconditionFailed) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}

@@ -1,0 +1,136 @@
+package dataverse
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// DefaultPowerPlatformAPIURL is the admin API's public base URL.
+const DefaultPowerPlatformAPIURL = "https://api.bap.microsoft.com"
+
+// PowerPlatformAPIScope is the token scope of the admin API.
+const PowerPlatformAPIScope = "https://service.powerapps.com/.default"
+
+// Service protection limits per user and web server (Microsoft Learn, "Service protection API
+// limits"): 6,000 requests in a 5-minute sliding window and 52 concurrent requests.
+const (
+	ServiceRequestsPer5Min = 6000
+	ServiceMaxConcurrent   = 52
+)
+
+// Options tune the client. The zero value is not useful: start from DefaultOptions.
+type Options struct {
+	// Timeout bounds one attempt of one request (connect, send, wait, read the body).
+	Timeout time.Duration
+	// MaxRetries is how many times a retryable failure is retried (0: never).
+	MaxRetries int
+	// BackoffBase and BackoffMax bound the exponential backoff between retries when the service
+	// gave no Retry-After.
+	BackoffBase, BackoffMax time.Duration
+	// RequestsPerMinute is the client-side token bucket's rate per environment; Burst its size.
+	RequestsPerMinute int
+	Burst             int
+	// MaxConcurrent caps requests in flight per environment; the service refuses the 53rd.
+	MaxConcurrent int
+	// PageSize is sent as Prefer: odata.maxpagesize (at most 5000).
+	PageSize int
+	// PowerPlatformAPIURL is the admin API's base URL (the emulator's in tests and demos).
+	PowerPlatformAPIURL string
+	// Clock is the time source for the limiter and the backoff; nil means real time. Tests inject
+	// a fake so waits are measured, not slept.
+	Clock Clock
+}
+
+// DefaultOptions keep well under the service limits: 1,000 requests a minute is 5,000 per five
+// minutes against the 6,000 allowed, which leaves room for the same app user elsewhere.
+func DefaultOptions() Options {
+	return Options{
+		Timeout:             30 * time.Second,
+		MaxRetries:          5,
+		BackoffBase:         500 * time.Millisecond,
+		BackoffMax:          30 * time.Second,
+		RequestsPerMinute:   1000,
+		Burst:               50,
+		MaxConcurrent:       16,
+		PageSize:            500,
+		PowerPlatformAPIURL: DefaultPowerPlatformAPIURL,
+	}
+}
+
+// BindFlags registers the options as flags, with the receiver's values as defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.Timeout, "dataverse-timeout", o.Timeout, "Timeout of one attempt of one Dataverse Web API request.")
+	fs.IntVar(&o.MaxRetries, "dataverse-max-retries", o.MaxRetries, "Retries of a Dataverse request after 429, 5xx, a timeout or (idempotent calls only) a dropped connection.")
+	fs.IntVar(&o.RequestsPerMinute, "dataverse-requests-per-minute", o.RequestsPerMinute, fmt.Sprintf("Client-side rate limit per Dataverse environment (the service allows %d per 5 minutes per user).", ServiceRequestsPer5Min))
+	fs.IntVar(&o.Burst, "dataverse-burst", o.Burst, "Requests a Dataverse environment's rate limiter lets through at once after being idle.")
+	fs.IntVar(&o.MaxConcurrent, "dataverse-max-concurrent", o.MaxConcurrent, fmt.Sprintf("Concurrent requests per Dataverse environment (must be below the service's %d).", ServiceMaxConcurrent))
+	fs.IntVar(&o.PageSize, "dataverse-page-size", o.PageSize, "Records per page asked with Prefer: odata.maxpagesize (1-5000).")
+	fs.StringVar(&o.PowerPlatformAPIURL, "power-platform-api-url", o.PowerPlatformAPIURL, "Base URL of the Power Platform admin API (addUser).")
+}
+
+// Validate reports options the service or the client cannot work with.
+func (o *Options) Validate() error {
+	switch {
+	case o.Timeout <= 0:
+		return fmt.Errorf("dataverse timeout must be positive, got %s", o.Timeout)
+	case o.MaxRetries < 0:
+		return fmt.Errorf("dataverse max retries must not be negative, got %d", o.MaxRetries)
+	case o.RequestsPerMinute <= 0:
+		return fmt.Errorf("dataverse requests per minute must be positive, got %d", o.RequestsPerMinute)
+	case o.RequestsPerMinute*5 > ServiceRequestsPer5Min:
+		return fmt.Errorf("dataverse requests per minute %d exceeds the service limit of %d per 5 minutes", o.RequestsPerMinute, ServiceRequestsPer5Min)
+	case o.MaxConcurrent <= 0 || o.MaxConcurrent >= ServiceMaxConcurrent:
+		return fmt.Errorf("dataverse max concurrent must be between 1 and %d, got %d", ServiceMaxConcurrent-1, o.MaxConcurrent)
+	case o.PageSize <= 0 || o.PageSize > 5000:
+		return fmt.Errorf("dataverse page size must be 1-5000, got %d", o.PageSize)
+	case o.PowerPlatformAPIURL == "":
+		return fmt.Errorf("power platform API URL is empty")
+	}
+	return nil
+}
+
+func (o *Options) withDefaults() Options {
+	c := *o
+	d := DefaultOptions()
+	if c.Burst <= 0 {
+		c.Burst = 1
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = d.BackoffBase
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = d.BackoffMax
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	return c
+}
+
+// Clock is the client's time source: the limiter and the retry backoff wait through Sleep.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done, whichever is first.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// RealClock is wall-clock time.
+type RealClock struct{}
+
+func (RealClock) Now() time.Time { return time.Now() }
+
+func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
