@@ -1,0 +1,433 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// --- Entra ID: the discovery documents and token endpoint azidentity/MSAL ask for ---
+
+// serveOpenIDConfiguration answers /{tenant}/v2.0/.well-known/openid-configuration. MSAL checks
+// that the issuer is on the authority's host.
+func (e *Emulator) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	tenant, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	host := "https://" + r.Host + "/" + tenant
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                host + "/v2.0",
+		"token_endpoint":                        host + "/oauth2/v2.0/token",
+		"authorization_endpoint":                host + "/oauth2/v2.0/authorize",
+		"device_authorization_endpoint":         host + "/oauth2/v2.0/devicecode",
+		"jwks_uri":                              "https://" + r.Host + "/" + tenant + "/discovery/v2.0/keys",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
+		"tenant_region_scope":                   "EU",
+		"cloud_instance_name":                   "emulator",
+	})
+}
+
+// serveInstanceDiscovery answers /common/discovery/instance for a client that did not turn
+// instance discovery off and was pointed here for it.
+func (e *Emulator) serveInstanceDiscovery(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_discovery_endpoint": "https://" + r.Host + "/common/v2.0/.well-known/openid-configuration",
+		"api-version":               "1.1",
+		"metadata":                  []map[string]any{{"preferred_network": r.Host, "preferred_cache": r.Host, "aliases": []string{r.Host}}},
+	})
+}
+
+// serveToken is the client credentials grant: a client secret or a client assertion (workload
+// identity). It issues an opaque token for the one scope asked.
+func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) {
+	oauthErr := func(status int, code, desc string) {
+		writeJSON(w, status, map[string]any{"error": code, "error_description": desc, "error_codes": []int{7000215}})
+	}
+	if r.Method != http.MethodPost {
+		oauthErr(http.StatusMethodNotAllowed, "invalid_request", "POST only")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		oauthErr(http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
+		oauthErr(http.StatusBadRequest, "unsupported_grant_type", "the emulator issues client credentials tokens only, not "+gt)
+		return
+	}
+	client := r.PostForm.Get("client_id")
+	secret := r.PostForm.Get("client_secret")
+	assertion := r.PostForm.Get("client_assertion")
+	if client == "" || (secret == "" && assertion == "") {
+		oauthErr(http.StatusBadRequest, "invalid_client", "client_id and a client_secret or client_assertion are required")
+		return
+	}
+	if secret != "" && len(e.cfg.ClientSecrets) > 0 && e.cfg.ClientSecrets[client] != secret {
+		oauthErr(http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+		return
+	}
+	scope := ""
+	for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+		if strings.HasSuffix(s, "/.default") {
+			scope = s
+		}
+	}
+	if scope == "" {
+		oauthErr(http.StatusBadRequest, "invalid_scope", "a <resource>/.default scope is required")
+		return
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	raw := "emu." + hex.EncodeToString(b[:])
+	e.mu.Lock()
+	e.tokens[raw] = token{scope: scope, clientID: strings.ToLower(client), expires: e.cfg.Now().Add(time.Hour)}
+	e.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": raw,
+	})
+}
+
+// --- Power Platform admin API ---
+
+// serveAdminAPI: POST …/environments/{id}/addUser?api-version=… {"objectId"} answers 200 at once;
+// the user appears in systemusers after EntraSyncDelay (DESIGN.md "Sync target": interactive users
+// arrive from Entra ID after a delay).
+func (e *Emulator) serveAdminAPI(w http.ResponseWriter, r *http.Request, env *environment, rest string) {
+	if rest != "addUser" || r.Method != http.MethodPost {
+		writeError(w, http.StatusNotFound, "", "the emulator serves only POST addUser of the admin API")
+		return
+	}
+	if r.URL.Query().Get("api-version") == "" {
+		writeError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter is required.")
+		return
+	}
+	var body struct {
+		ObjectID string `json:"objectId"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || !guidRE.MatchString(body.ObjectID) {
+		writeError(w, http.StatusBadRequest, "InvalidRequestContent", "objectId must be a GUID")
+		return
+	}
+	e.mu.Lock()
+	env.pending[strings.ToLower(body.ObjectID)] = e.cfg.Now().Add(e.cfg.EntraSyncDelay)
+	e.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// --- the emulator's own controls, for tests and demos ---
+
+func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
+	p := strings.TrimPrefix(r.URL.Path, "/_emulator/")
+	parts := strings.Split(p, "/")
+	decode := func(v any) bool {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(v); err != nil {
+			writeError(w, http.StatusBadRequest, "", err.Error())
+			return false
+		}
+		return true
+	}
+	reply := func(v any, err error) {
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "", err.Error())
+			return
+		}
+		if v == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+	switch {
+	case p == "state" && r.Method == http.MethodGet:
+		reply(e.Dump(), nil)
+	case p == "requests" && r.Method == http.MethodGet:
+		reply(e.Requests(), nil)
+	case p == "requests" && r.Method == http.MethodDelete:
+		e.ClearRequests()
+		reply(nil, nil)
+	case p == "faults" && r.Method == http.MethodPost:
+		var f Fault
+		if decode(&f) {
+			e.AddFault(f)
+			reply(nil, nil)
+		}
+	case p == "faults" && r.Method == http.MethodDelete:
+		e.ClearFaults()
+		reply(nil, nil)
+	case p == "limits" && r.Method == http.MethodPut:
+		var l Limits
+		if decode(&l) {
+			e.SetLimits(l)
+			reply(nil, nil)
+		}
+	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "entra-users" && r.Method == http.MethodPost:
+		var u EntraUser
+		if decode(&u) {
+			reply(nil, e.SetEntraUser(parts[1], u))
+		}
+	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "users" && r.Method == http.MethodPost:
+		var u map[string]any
+		if decode(&u) {
+			id, err := e.AddUnmanagedUser(parts[1], u)
+			reply(map[string]string{"systemuserid": id}, err)
+		}
+	case len(parts) == 4 && parts[0] == "environments" && r.Method == http.MethodPatch:
+		var f map[string]any
+		if decode(&f) {
+			reply(nil, e.Patch(parts[1], parts[2], parts[3], f))
+		}
+	case len(parts) == 5 && parts[0] == "environments" && parts[2] == "roles" && parts[4] == "privileges" && r.Method == http.MethodPut:
+		var privs map[string]string
+		if decode(&privs) {
+			reply(nil, e.SetRolePrivileges(parts[1], parts[3], privs))
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// AddFault queues a misbehaviour for the next matching requests.
+func (e *Emulator) AddFault(f Fault) {
+	if f.Count <= 0 {
+		f.Count = 1
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = append(e.faults, &f)
+}
+
+// ClearFaults drops the queued faults.
+func (e *Emulator) ClearFaults() { e.mu.Lock(); e.faults = nil; e.mu.Unlock() }
+
+// SetLimits switches the service protection limits on or off.
+func (e *Emulator) SetLimits(l Limits) { e.mu.Lock(); e.cfg.Limits = l; e.mu.Unlock() }
+
+// Requests returns a copy of the request log (Dataverse and admin API; not the login host).
+func (e *Emulator) Requests() []LoggedRequest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]LoggedRequest(nil), e.log...)
+}
+
+// ClearRequests empties the request log.
+func (e *Emulator) ClearRequests() { e.mu.Lock(); e.log = nil; e.mu.Unlock() }
+
+// Writes counts the logged requests that could change something (anything but GET), for "no
+// writes after convergence" assertions.
+func Writes(log []LoggedRequest) []LoggedRequest {
+	var out []LoggedRequest
+	for _, l := range log {
+		if l.Method != http.MethodGet {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+type envErr string
+
+func (e envErr) Error() string { return string(e) }
+
+func (e *Emulator) env(name string) (*environment, error) {
+	env := e.envs[strings.ToLower(name)]
+	if env == nil {
+		return nil, envErr("no environment " + name)
+	}
+	return env, nil
+}
+
+// SetEntraUser adds or changes a person in the emulated Entra ID tenant. A user already in the
+// environment gets the change at once, as a directory sync would bring it (sign-in blocked or
+// unlicensed: isdisabled).
+func (e *Emulator) SetEntraUser(envName string, u EntraUser) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env, err := e.env(envName)
+	if err != nil {
+		return err
+	}
+	if !guidRE.MatchString(u.ObjectID) {
+		return envErr("objectId must be a GUID")
+	}
+	u.ObjectID = strings.ToLower(u.ObjectID)
+	env.entra[u.ObjectID] = &u
+	for _, rec := range env.sets["systemusers"] {
+		if rec.str("azureactivedirectoryobjectid") == u.ObjectID {
+			env.applyEntra(&u, e.cfg.Now())
+		}
+	}
+	return nil
+}
+
+// AddUnmanagedUser puts a user straight into an environment, as another admin or an earlier sync
+// would have: fields are systemusers columns (domainname, accessmode, applicationid, …).
+func (e *Emulator) AddUnmanagedUser(envName string, fields map[string]any) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env, err := e.env(envName)
+	if err != nil {
+		return "", err
+	}
+	id := newGUID()
+	domain, _ := fields["domainname"].(string)
+	obj, _ := fields["azureactivedirectoryobjectid"].(string)
+	app, _ := fields["applicationid"].(string)
+	u := env.userRecord(id, domain, domain, obj, app, 0, false, env.rootBU)
+	for k, v := range fields {
+		if f, ok := v.(float64); ok {
+			v = int(f)
+		}
+		u[strings.ToLower(k)] = v
+	}
+	env.put("systemusers", u, e.cfg.Now())
+	return id, nil
+}
+
+// Patch changes fields of a record behind the operator's back (another admin's edit): any column,
+// no rules, a new version (so the operator's ETag goes stale).
+func (e *Emulator) Patch(envName, set, id string, fields map[string]any) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env, err := e.env(envName)
+	if err != nil {
+		return err
+	}
+	rec := env.sets[set][strings.ToLower(id)]
+	if rec == nil {
+		return envErr("no " + set + " " + id)
+	}
+	next := rec.clone()
+	for k, v := range fields {
+		if f, ok := v.(float64); ok {
+			v = int(f)
+		}
+		next[strings.ToLower(k)] = v
+	}
+	env.put(set, next, e.cfg.Now())
+	return nil
+}
+
+// SetRolePrivileges replaces a role's privileges behind the operator's back: privilege name to
+// depth (Basic, Local, Deep, Global).
+func (e *Emulator) SetRolePrivileges(envName, roleID string, privs map[string]string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env, err := e.env(envName)
+	if err != nil {
+		return err
+	}
+	roleID = strings.ToLower(roleID)
+	if env.sets["roles"][roleID] == nil {
+		return envErr("no role " + roleID)
+	}
+	m := map[string]int{}
+	for n, d := range privs {
+		p := theCatalog.byName[strings.ToLower(n)]
+		if p == nil {
+			return envErr("no privilege " + n)
+		}
+		depth, ok := parseDepth(d)
+		if !ok {
+			return envErr("bad depth " + d)
+		}
+		m[p.id] = depth
+	}
+	env.setRolePrivs(roleID, m)
+	rec := env.sets["roles"][roleID].clone()
+	env.put("roles", rec, e.cfg.Now())
+	return nil
+}
+
+// Dump is everything the emulator holds, readable: for the demo and for tests.
+type Dump struct {
+	Environments []EnvironmentDump `json:"environments"`
+}
+
+// EnvironmentDump is one environment's content.
+type EnvironmentDump struct {
+	Name          string               `json:"name"`
+	EnvironmentID string               `json:"environmentId"`
+	Organization  string               `json:"organization"`
+	BusinessUnits []map[string]any     `json:"businessUnits"`
+	Users         []map[string]any     `json:"users"`
+	Roles         []map[string]any     `json:"roles"`
+	Teams         []map[string]any     `json:"teams"`
+	PendingEntra  map[string]time.Time `json:"pendingEntraSync,omitempty"`
+}
+
+// Dump returns the state of every environment, with the extra null columns left out.
+func (e *Emulator) Dump() Dump {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var d Dump
+	names := make([]string, 0, len(e.envs))
+	for n := range e.envs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		env := e.envs[n]
+		e.syncEntra(env, e.cfg.Now())
+		ed := EnvironmentDump{Name: env.name, EnvironmentID: env.envID, Organization: env.orgName, PendingEntra: map[string]time.Time{}}
+		for k, v := range env.pending {
+			ed.PendingEntra[k] = v
+		}
+		ed.BusinessUnits = env.compact("businessunits", "businessunitid", "name", "_parentbusinessunitid_value")
+		ed.Users = env.compact("systemusers", "systemuserid", "domainname", "fullname", "azureactivedirectoryobjectid", "applicationid", "accessmode", "isdisabled", "islicensed", "_businessunitid_value")
+		for _, u := range ed.Users {
+			u["roles"] = env.roleNames(env.userRoles[u["systemuserid"].(string)])
+		}
+		ed.Roles = env.compact("roles", "roleid", "name", "_businessunitid_value", "isinherited", "ismanaged", "_parentrootroleid_value")
+		for _, r := range ed.Roles {
+			privs := map[string]string{}
+			for pid, depth := range env.rolePrivs[r["roleid"].(string)] {
+				privs[theCatalog.byID[pid].name] = depthNames[depth]
+			}
+			if r["name"] == "System Administrator" {
+				r["privileges"] = "all at Global"
+			} else {
+				r["privileges"] = privs
+			}
+		}
+		ed.Teams = env.compact("teams", "teamid", "name", "teamtype", "_businessunitid_value", "azureactivedirectoryobjectid", "membershiptype", "isdefault")
+		for _, t := range ed.Teams {
+			id := t["teamid"].(string)
+			t["roles"] = env.roleNames(env.teamRoles[id])
+			var members []string
+			for u := range env.teamMembers[id] {
+				members = append(members, env.sets["systemusers"][u].str("domainname"))
+			}
+			sort.Strings(members)
+			t["members"] = members
+		}
+		d.Environments = append(d.Environments, ed)
+	}
+	return d
+}
+
+func (env *environment) compact(set string, fields ...string) []map[string]any {
+	var out []map[string]any
+	for _, rec := range env.sets[set] {
+		m := map[string]any{"@odata.etag": etag(rec)}
+		for _, f := range fields {
+			m[f] = rec[f]
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][fields[0]].(string) < out[j][fields[0]].(string) })
+	return out
+}
+
+func (env *environment) roleNames(ids map[string]bool) []string {
+	var out []string
+	for id := range ids {
+		out = append(out, env.sets["roles"][id].str("name"))
+	}
+	sort.Strings(out)
+	return out
+}

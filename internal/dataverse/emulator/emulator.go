@@ -1,0 +1,422 @@
+// Package emulator is an in-memory stand-in for the Dataverse Web API, the Power Platform admin
+// API's addUser and the Entra ID token endpoint, for tests, the demo and the benchmark. It follows
+// the service's documented behaviour (DESIGN.md "Sync target"; the conformance tests cite each
+// fact) and can misbehave on purpose: throttling, 5xx, latency, dropped connections, edits behind
+// the operator's back.
+//
+// Environments live under path prefixes: https://<host>/env/<name> is an environment URL, so an
+// out-of-process manager needs only that URL. The admin API is at https://<host>/providers/…,
+// the login host at https://<host>/<tenant>/…, and the emulator's own controls at /_emulator/.
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// OperatorApplicationID is the client id the emulator seeds an application user for in every
+// environment (with System Administrator), so a manager authenticating with it is let in.
+const OperatorApplicationID = "5e1c7a3b-0d2f-4c8e-9a61-2b7d4f0e8c11"
+
+// EnvironmentConfig describes one emulated environment.
+type EnvironmentConfig struct {
+	Name             string // path segment: /env/<Name>
+	EnvironmentID    string // the admin API's environment id (default: derived from Name)
+	OrganizationName string // the root business unit's name (default: Name)
+	// AllowRoleAssignmentOnDisabledUsers mirrors the environment setting (EN6).
+	AllowRoleAssignmentOnDisabledUsers bool
+}
+
+// Config configures an Emulator.
+type Config struct {
+	Environments []EnvironmentConfig
+	// StaticTokens are bearer tokens accepted for every API without asking the token endpoint;
+	// they act as the operator's application user. Tests use them with a static credential.
+	StaticTokens []string
+	// ClientSecrets, when not empty, are the only client id/secret pairs the token endpoint
+	// accepts; empty accepts any (client assertions are always accepted).
+	ClientSecrets map[string]string
+	// EntraSyncDelay is how long after addUser the user appears in systemusers.
+	EntraSyncDelay time.Duration
+	// Now is the clock for sync delays and limit windows (nil: time.Now).
+	Now func() time.Time
+	// Random misbehaviour for demos and the benchmark (0 disables each).
+	Latency      time.Duration
+	FailRate     float64 // fraction answered 503
+	ThrottleRate float64 // fraction answered 429 0x80072322
+	DropRate     float64 // fraction whose connection is closed without an answer
+	Limits       Limits
+	// MaxLog bounds the request log (default 100000).
+	MaxLog int
+}
+
+// Limits switches on the service protection limits (per environment and caller).
+type Limits struct {
+	Enforce           bool `json:"enforce"`
+	RequestsPerWindow int  `json:"requestsPerWindow"` // default 6000
+	WindowSeconds     int  `json:"windowSeconds"`     // default 300
+	MaxConcurrent     int  `json:"maxConcurrent"`     // default 52
+}
+
+// Fault is a misbehaviour for the next Count requests that match it.
+type Fault struct {
+	Environment  string `json:"environment,omitempty"`  // empty: any
+	Method       string `json:"method,omitempty"`       // empty: any
+	PathContains string `json:"pathContains,omitempty"` // substring of the path after the API root
+	Count        int    `json:"count,omitempty"`        // default 1
+	// One of:
+	Status     int           `json:"status,omitempty"` // answer this status with Code and Message
+	Code       string        `json:"code,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	RetryAfter int           `json:"retryAfterSeconds,omitempty"`
+	Drop       bool          `json:"drop,omitempty"`      // close the connection without an answer
+	DropAfter  bool          `json:"dropAfter,omitempty"` // do the request, then close without an answer
+	Latency    time.Duration `json:"latency,omitempty"`   // delay, then serve normally
+}
+
+// LoggedRequest is one entry of the request log.
+type LoggedRequest struct {
+	Time        time.Time `json:"time"`
+	Environment string    `json:"environment,omitempty"`
+	Method      string    `json:"method"`
+	Path        string    `json:"path"`
+	Status      int       `json:"status"`
+}
+
+type token struct {
+	scope    string
+	clientID string
+	expires  time.Time
+}
+
+// Emulator is the http.Handler.
+type Emulator struct {
+	cfg Config
+
+	mu     sync.Mutex
+	envs   map[string]*environment // by lower-case name
+	byID   map[string]*environment // by environment id
+	tokens map[string]token
+	faults []*Fault
+	log    []LoggedRequest
+}
+
+// New builds an emulator; with no environment configured it has one named "contoso".
+func New(cfg Config) *Emulator {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxLog <= 0 {
+		cfg.MaxLog = 100000
+	}
+	if len(cfg.Environments) == 0 {
+		cfg.Environments = []EnvironmentConfig{{Name: "contoso"}}
+	}
+	e := &Emulator{cfg: cfg, envs: map[string]*environment{}, byID: map[string]*environment{}, tokens: map[string]token{}}
+	for _, ec := range cfg.Environments {
+		e.AddEnvironment(ec)
+	}
+	return e
+}
+
+// AddEnvironment adds (or resets) an environment.
+func (e *Emulator) AddEnvironment(ec EnvironmentConfig) {
+	if ec.EnvironmentID == "" {
+		ec.EnvironmentID = nameGUID("environment/" + strings.ToLower(ec.Name))
+	}
+	if ec.OrganizationName == "" {
+		ec.OrganizationName = ec.Name
+	}
+	env := newEnvironment(ec, e.cfg.Now(), OperatorApplicationID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.envs[strings.ToLower(ec.Name)] = env
+	e.byID[strings.ToLower(ec.EnvironmentID)] = env
+}
+
+// EnvironmentID returns the admin API id of an environment.
+func (e *Emulator) EnvironmentID(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if env := e.envs[strings.ToLower(name)]; env != nil {
+		return env.envID
+	}
+	return ""
+}
+
+// ServeHTTP routes to the login host, the admin API, Dataverse or the emulator's controls.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/_emulator/"):
+		e.serveControl(w, r)
+	case strings.HasPrefix(p, "/env/"):
+		e.serveAPI(w, r)
+	case strings.HasPrefix(p, "/providers/Microsoft.BusinessAppPlatform/"):
+		e.serveAPI(w, r)
+	case p == "/common/discovery/instance":
+		e.serveInstanceDiscovery(w, r)
+	case strings.HasSuffix(p, "/v2.0/.well-known/openid-configuration"):
+		e.serveOpenIDConfiguration(w, r)
+	case strings.HasSuffix(p, "/oauth2/v2.0/token"):
+		e.serveToken(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// statusRecorder remembers the status for the log and can hold the answer back for DropAfter.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(c int) {
+	if s.status == 0 {
+		s.status = c
+	}
+	s.ResponseWriter.WriteHeader(c)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+type discard struct {
+	h      http.Header
+	status int
+}
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(c int)           { d.status = c }
+
+// serveAPI applies auth, faults, limits and the log around Dataverse and the admin API.
+func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
+	envName, rest, admin := splitAPIPath(r.URL.Path)
+	rec := &statusRecorder{ResponseWriter: w}
+	start := e.cfg.Now()
+	defer func() {
+		e.mu.Lock()
+		if len(e.log) >= e.cfg.MaxLog {
+			e.log = e.log[1:]
+		}
+		path := r.URL.Path
+		if r.URL.RawQuery != "" {
+			path += "?" + r.URL.RawQuery
+		}
+		e.log = append(e.log, LoggedRequest{Time: start, Environment: envName, Method: r.Method, Path: path, Status: rec.status})
+		e.mu.Unlock()
+	}()
+
+	f := e.takeFault(envName, r.Method, rest)
+	if f == nil {
+		f = e.randomFault()
+	}
+	if f != nil {
+		if f.Latency > 0 {
+			time.Sleep(f.Latency)
+		}
+		switch {
+		case f.Drop:
+			rec.status = -1
+			dropConnection(w)
+			return
+		case f.Status != 0:
+			if f.RetryAfter > 0 {
+				w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfter))
+			}
+			writeError(rec, f.Status, f.Code, f.Message)
+			return
+		}
+	}
+	if e.cfg.Latency > 0 {
+		time.Sleep(e.cfg.Latency)
+	}
+
+	tok, ok := e.authenticate(r)
+	if !ok {
+		// The service answers 401 with an empty body and a challenge naming the login host.
+		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri=https://`+r.Host+`/common/oauth2/authorize`)
+		rec.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+
+	var env *environment
+	e.mu.Lock()
+	if admin {
+		env = e.byID[strings.ToLower(envName)]
+	} else {
+		env = e.envs[strings.ToLower(envName)]
+	}
+	e.mu.Unlock()
+	if env == nil {
+		writeError(rec, http.StatusNotFound, "", "no environment "+envName)
+		return
+	}
+	if !admin && !strings.EqualFold(strings.TrimSuffix(tok.scope, "/.default"), "https://"+r.Host+"/env/"+envName) && tok.scope != "*" {
+		writeError(rec, http.StatusUnauthorized, "", "token audience "+tok.scope+" is not this environment")
+		return
+	}
+	if admin && tok.scope != "*" && tok.scope != "https://service.powerapps.com/.default" {
+		writeError(rec, http.StatusUnauthorized, "", "token audience "+tok.scope+" is not the admin API")
+		return
+	}
+	if release, retry, code, ok := e.admit(env); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(retry))
+		writeError(rec, http.StatusTooManyRequests, code, "Number of requests exceeded the limit of the service protection API limits.")
+		return
+	} else {
+		defer release()
+	}
+
+	var out http.ResponseWriter = rec
+	var held *discard
+	if f != nil && f.DropAfter {
+		held = &discard{h: http.Header{}}
+		out = held
+	}
+	if admin {
+		e.serveAdminAPI(out, r, env, rest)
+	} else {
+		e.serveDataverse(out, r, env, rest, tok)
+	}
+	if held != nil {
+		rec.status = -held.status
+		dropConnection(w)
+	}
+}
+
+// splitAPIPath: /env/<name>/api/data/v9.2/<rest> or the admin API's
+// /providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/<id>/<rest>.
+func splitAPIPath(p string) (env, rest string, admin bool) {
+	if s, ok := strings.CutPrefix(p, "/env/"); ok {
+		name, tail, _ := strings.Cut(s, "/")
+		return name, strings.TrimPrefix(tail, "api/data/v9.2/"), false
+	}
+	s := strings.TrimPrefix(p, "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/")
+	id, tail, _ := strings.Cut(s, "/")
+	return id, tail, true
+}
+
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+			return
+		}
+	}
+	// HTTP/2 cannot hijack: abort the stream instead.
+	panic(http.ErrAbortHandler)
+}
+
+func (e *Emulator) takeFault(env, method, path string) *Fault {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, f := range e.faults {
+		if (f.Environment == "" || strings.EqualFold(f.Environment, env)) &&
+			(f.Method == "" || strings.EqualFold(f.Method, method)) &&
+			(f.PathContains == "" || strings.Contains(path, f.PathContains)) {
+			f.Count--
+			if f.Count <= 0 {
+				e.faults = append(e.faults[:i:i], e.faults[i+1:]...)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+func (e *Emulator) randomFault() *Fault {
+	c := e.cfg
+	switch x := rand.Float64(); {
+	case x < c.DropRate:
+		return &Fault{Drop: true}
+	case x < c.DropRate+c.FailRate:
+		return &Fault{Status: http.StatusServiceUnavailable, Code: "0x80040216", Message: "An unexpected error occurred."}
+	case x < c.DropRate+c.FailRate+c.ThrottleRate:
+		return &Fault{Status: http.StatusTooManyRequests, Code: "0x80072322", RetryAfter: 1,
+			Message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}
+	}
+	return nil
+}
+
+// admit applies the service protection limits when switched on: requests in the window, then
+// requests in flight (Microsoft Learn, "Service protection API limits").
+func (e *Emulator) admit(env *environment) (release func(), retryAfter int, code string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.cfg.Limits
+	if !l.Enforce {
+		return func() {}, 0, "", true
+	}
+	per, window, conc := l.RequestsPerWindow, time.Duration(l.WindowSeconds)*time.Second, l.MaxConcurrent
+	if per <= 0 {
+		per = 6000
+	}
+	if window <= 0 {
+		window = 5 * time.Minute
+	}
+	if conc <= 0 {
+		conc = 52
+	}
+	now := e.cfg.Now()
+	cut := 0
+	for cut < len(env.recent) && now.Sub(env.recent[cut]) >= window {
+		cut++
+	}
+	env.recent = env.recent[cut:]
+	if len(env.recent) >= per {
+		wait := window - now.Sub(env.recent[0])
+		return nil, int(math.Ceil(wait.Seconds())), "0x80072322", false
+	}
+	if env.inFlight >= conc {
+		return nil, 1, "0x80072326", false
+	}
+	env.recent = append(env.recent, now)
+	env.inFlight++
+	return func() { e.mu.Lock(); env.inFlight--; e.mu.Unlock() }, 0, "", true
+}
+
+func (e *Emulator) authenticate(r *http.Request) (token, bool) {
+	h := r.Header.Get("Authorization")
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || raw == "" {
+		return token{}, false
+	}
+	for _, s := range e.cfg.StaticTokens {
+		if s == raw {
+			return token{scope: "*", clientID: OperatorApplicationID}, true
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.tokens[raw]
+	if !ok || e.cfg.Now().After(t.expires) {
+		return token{}, false
+	}
+	return t, true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+	w.Header().Set("OData-Version", "4.0")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // nextLinks keep a literal &, as the service writes them
+	_ = enc.Encode(v)
+}
+
+// writeError writes the OData error shape {"error":{"code","message"}}.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
