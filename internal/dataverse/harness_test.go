@@ -128,3 +128,37 @@ func (h *harness) requests(method, contains string) int {
 }
 
 var _ http.Handler = (*emulator.Emulator)(nil)
+
+// metricSum adds up every series of a counter (or the sample counts of a histogram) whose labels
+// include match.
+func (h *harness) metricSum(name string, match map[string]string) float64 {
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range match {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			if m.Counter != nil {
+				sum += m.GetCounter().GetValue()
+			}
+			if m.Histogram != nil {
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}

@@ -86,7 +86,7 @@ type LoggedRequest struct {
 	Environment string    `json:"environment,omitempty"`
 	Method      string    `json:"method"`
 	Path        string    `json:"path"`
-	Status      int       `json:"status"`
+	Status      int       `json:"status"` // negative: the connection was dropped (-1 before, -status after doing the request)
 }
 
 type token struct {
@@ -205,18 +205,24 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	envName, rest, admin := splitAPIPath(r.URL.Path)
 	rec := &statusRecorder{ResponseWriter: w}
 	start := e.cfg.Now()
-	defer func() {
-		e.mu.Lock()
-		if len(e.log) >= e.cfg.MaxLog {
-			e.log = e.log[1:]
-		}
-		path := r.URL.Path
-		if r.URL.RawQuery != "" {
-			path += "?" + r.URL.RawQuery
-		}
-		e.log = append(e.log, LoggedRequest{Time: start, Environment: envName, Method: r.Method, Path: path, Status: rec.status})
-		e.mu.Unlock()
-	}()
+	// Logged before a dropped connection is closed, so a client that saw the failure finds the
+	// request in the log; otherwise when the handler returns, before the answer is finished.
+	var once sync.Once
+	logIt := func() {
+		once.Do(func() {
+			e.mu.Lock()
+			if len(e.log) >= e.cfg.MaxLog {
+				e.log = e.log[1:]
+			}
+			path := r.URL.Path
+			if r.URL.RawQuery != "" {
+				path += "?" + r.URL.RawQuery
+			}
+			e.log = append(e.log, LoggedRequest{Time: start, Environment: envName, Method: r.Method, Path: path, Status: rec.status})
+			e.mu.Unlock()
+		})
+	}
+	defer logIt()
 
 	f := e.takeFault(envName, r.Method, rest)
 	if f == nil {
@@ -229,6 +235,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case f.Drop:
 			rec.status = -1
+			logIt()
 			dropConnection(w)
 			return
 		case f.Status != 0:
@@ -292,6 +299,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if held != nil {
 		rec.status = -held.status
+		logIt()
 		dropConnection(w)
 	}
 }
