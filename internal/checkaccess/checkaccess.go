@@ -46,13 +46,114 @@ type Report struct {
 	access.Result
 }
 
-// subject is what Run needs of a PlatformUser or an ApplicationUser.
-type subject struct {
-	kind, name, environment, businessUnit string
-	mode                                  v1alpha1.AccessMode
-	application, enabled                  bool
-	roles                                 []v1alpha1.EffectiveRole
-	stale                                 bool
+// Subject is what evaluating a PlatformUser or an ApplicationUser needs of it: what the
+// controllers wrote (whether it is enabled, its effective roles) and where it lives.
+type Subject struct {
+	Kind, Name, Environment, BusinessUnit string
+	Mode                                  v1alpha1.AccessMode
+	Application, Enabled                  bool
+	Roles                                 []v1alpha1.EffectiveRole
+	// Stale is true when the status describes an older generation than the spec.
+	Stale bool
+}
+
+// SubjectOfPlatformUser is a PlatformUser as a Subject.
+func SubjectOfPlatformUser(pu *v1alpha1.PlatformUser) Subject {
+	return Subject{
+		Kind: "PlatformUser", Name: pu.Name, Environment: pu.Spec.EnvironmentName, BusinessUnit: pu.Spec.BusinessUnit,
+		Mode: pu.Spec.AccessMode, Enabled: pu.Status.Enabled, Roles: pu.Status.EffectiveRoles,
+		Stale: pu.Status.ObservedGeneration != pu.Generation,
+	}
+}
+
+// SubjectOfApplicationUser is an ApplicationUser as a Subject: non-interactive (AM7).
+func SubjectOfApplicationUser(au *v1alpha1.ApplicationUser) Subject {
+	return Subject{
+		Kind: "ApplicationUser", Name: au.Name, Environment: au.Spec.EnvironmentName, BusinessUnit: au.Spec.BusinessUnit,
+		Mode: v1alpha1.AccessModeNonInteractive, Application: true, Enabled: au.Status.Enabled, Roles: au.Status.EffectiveRoles,
+		Stale: au.Status.ObservedGeneration != au.Generation,
+	}
+}
+
+// Objects finds the roles and teams a subject's effective roles name, in its namespace. A
+// missing object is a NotFound API error, as a client returns it.
+type Objects interface {
+	Role(name string) (*v1alpha1.SecurityRole, error)
+	Team(name string) (*v1alpha1.Team, error)
+}
+
+// PrincipalOf resolves s into the principal access.Evaluate takes: each effective role with its
+// spec and business unit, and for a role held through a team, the team's business unit (TM2).
+// Every missing object is reported at once, so one run tells the whole story. check-access reads
+// the objects from a cluster; plan passes the objects it decided offline.
+func PrincipalOf(s Subject, env *v1alpha1.Environment, namespace string, objs Objects) (access.Principal, error) {
+	root := env.RootBusinessUnit()
+	p := access.Principal{
+		Name:         s.Name,
+		BusinessUnit: orDefault(s.BusinessUnit, root),
+		AccessMode:   s.Mode,
+		Application:  s.Application,
+		Enabled:      s.Enabled,
+	}
+	var errs []error
+	teams := map[string]*access.TeamRef{}
+	for _, er := range s.Roles {
+		role, err := objs.Role(er.Name)
+		if err != nil {
+			errs = append(errs, missing(err, "SecurityRole", er.Name, namespace, fmt.Sprintf("role of %s %q (source %s)", s.Kind, s.Name, er.Source)))
+			continue
+		}
+		a := access.Assignment{
+			Role: access.Role{
+				Name:         role.Name,
+				RoleName:     role.DisplayRoleName(),
+				BusinessUnit: orDefault(role.Spec.BusinessUnit, root),
+				Spec:         role.Spec,
+			},
+			Source: er.Source,
+		}
+		if teamName, ok := strings.CutPrefix(er.Source, v1alpha1.RoleSourceTeamPrefix); ok {
+			ref, seen := teams[teamName]
+			if !seen {
+				team, err := objs.Team(teamName)
+				if err != nil {
+					errs = append(errs, missing(err, "Team", teamName, namespace, fmt.Sprintf("team of %s %q, through which it holds role %q", s.Kind, s.Name, er.Name)))
+				} else {
+					ref = &access.TeamRef{Name: team.Name, BusinessUnit: orDefault(team.Spec.BusinessUnit, root)}
+				}
+				teams[teamName] = ref
+			}
+			if ref == nil {
+				continue
+			}
+			a.Team = ref
+		}
+		p.Roles = append(p.Roles, a)
+	}
+	return p, errors.Join(errs...)
+}
+
+// clientObjects reads the objects from a cluster.
+type clientObjects struct {
+	ctx       context.Context
+	c         client.Reader
+	namespace string
+}
+
+func (o clientObjects) Role(name string) (*v1alpha1.SecurityRole, error) {
+	var role v1alpha1.SecurityRole
+	if err := o.c.Get(o.ctx, client.ObjectKey{Namespace: o.namespace, Name: name}, &role); err != nil {
+		return nil, err
+	}
+	return &role, nil
+}
+
+func (o clientObjects) Team(name string) (*v1alpha1.Team, error) {
+	var team v1alpha1.Team
+	if err := o.c.Get(o.ctx, client.ObjectKey{Namespace: o.namespace, Name: name}, &team); err != nil {
+		return nil, err
+	}
+	return &team, nil
 }
 
 // Run evaluates opts.User's access and writes it to out. Missing objects are errors naming them.
@@ -70,99 +171,47 @@ func Run(ctx context.Context, c client.Reader, opts Options, out io.Writer) erro
 		return err
 	}
 	var env v1alpha1.Environment
-	if err := c.Get(ctx, client.ObjectKey{Namespace: opts.Namespace, Name: s.environment}, &env); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: opts.Namespace, Name: s.Environment}, &env); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("environment %q of %s %q not found in namespace %q", s.environment, s.kind, s.name, opts.Namespace)
+			return fmt.Errorf("environment %q of %s %q not found in namespace %q", s.Environment, s.Kind, s.Name, opts.Namespace)
 		}
-		return fmt.Errorf("reading environment %q: %w", s.environment, err)
+		return fmt.Errorf("reading environment %q: %w", s.Environment, err)
 	}
-	root := env.RootBusinessUnit()
-	p := access.Principal{
-		Name:         s.name,
-		BusinessUnit: orDefault(s.businessUnit, root),
-		AccessMode:   s.mode,
-		Application:  s.application,
-		Enabled:      s.enabled,
-	}
-
-	// Every missing object is reported at once, so one run tells the whole story.
-	var errs []error
-	teams := map[string]*access.TeamRef{}
-	for _, er := range s.roles {
-		var role v1alpha1.SecurityRole
-		if err := c.Get(ctx, client.ObjectKey{Namespace: opts.Namespace, Name: er.Name}, &role); err != nil {
-			errs = append(errs, missing(err, "SecurityRole", er.Name, opts.Namespace, fmt.Sprintf("role of %s %q (source %s)", s.kind, s.name, er.Source)))
-			continue
-		}
-		a := access.Assignment{
-			Role: access.Role{
-				Name:         role.Name,
-				RoleName:     role.DisplayRoleName(),
-				BusinessUnit: orDefault(role.Spec.BusinessUnit, root),
-				Spec:         role.Spec,
-			},
-			Source: er.Source,
-		}
-		if teamName, ok := strings.CutPrefix(er.Source, v1alpha1.RoleSourceTeamPrefix); ok {
-			ref, seen := teams[teamName]
-			if !seen {
-				var team v1alpha1.Team
-				if err := c.Get(ctx, client.ObjectKey{Namespace: opts.Namespace, Name: teamName}, &team); err != nil {
-					errs = append(errs, missing(err, "Team", teamName, opts.Namespace, fmt.Sprintf("team of %s %q, through which it holds role %q", s.kind, s.name, er.Name)))
-				} else {
-					ref = &access.TeamRef{Name: team.Name, BusinessUnit: orDefault(team.Spec.BusinessUnit, root)}
-				}
-				teams[teamName] = ref
-			}
-			if ref == nil {
-				continue
-			}
-			a.Team = ref
-		}
-		p.Roles = append(p.Roles, a)
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	p, err := PrincipalOf(s, &env, opts.Namespace, clientObjects{ctx: ctx, c: c, namespace: opts.Namespace})
+	if err != nil {
+		return err
 	}
 
 	res := access.Evaluate(p, butree.Tree(env.BusinessUnitParents()), access.Options{Table: opts.Table})
-	if s.stale {
-		res.Notes = append(res.Notes, fmt.Sprintf("the %s's status describes an older generation: the controllers have not caught up with its latest spec, so its roles may change", s.kind))
+	if s.Stale {
+		res.Notes = append(res.Notes, fmt.Sprintf("the %s's status describes an older generation: the controllers have not caught up with its latest spec, so its roles may change", s.Kind))
 	}
 	if opts.Output == OutputJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(Report{Kind: s.kind, Namespace: opts.Namespace, Environment: env.Name, Result: res})
+		return enc.Encode(Report{Kind: s.Kind, Namespace: opts.Namespace, Environment: env.Name, Result: res})
 	}
 	return printTable(out, s, env.Name, res)
 }
 
-func readSubject(ctx context.Context, c client.Reader, ns, name string) (subject, error) {
+func readSubject(ctx context.Context, c client.Reader, ns, name string) (Subject, error) {
 	key := client.ObjectKey{Namespace: ns, Name: name}
 	var pu v1alpha1.PlatformUser
 	err := c.Get(ctx, key, &pu)
 	if err == nil {
-		return subject{
-			kind: "PlatformUser", name: pu.Name, environment: pu.Spec.EnvironmentName, businessUnit: pu.Spec.BusinessUnit,
-			mode: pu.Spec.AccessMode, enabled: pu.Status.Enabled, roles: pu.Status.EffectiveRoles,
-			stale: pu.Status.ObservedGeneration != pu.Generation,
-		}, nil
+		return SubjectOfPlatformUser(&pu), nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return subject{}, fmt.Errorf("reading PlatformUser %q: %w", name, err)
+		return Subject{}, fmt.Errorf("reading PlatformUser %q: %w", name, err)
 	}
 	var au v1alpha1.ApplicationUser
 	if err := c.Get(ctx, key, &au); err != nil {
 		if apierrors.IsNotFound(err) {
-			return subject{}, fmt.Errorf("no PlatformUser or ApplicationUser %q in namespace %q", name, ns)
+			return Subject{}, fmt.Errorf("no PlatformUser or ApplicationUser %q in namespace %q", name, ns)
 		}
-		return subject{}, fmt.Errorf("reading ApplicationUser %q: %w", name, err)
+		return Subject{}, fmt.Errorf("reading ApplicationUser %q: %w", name, err)
 	}
-	return subject{
-		kind: "ApplicationUser", name: au.Name, environment: au.Spec.EnvironmentName, businessUnit: au.Spec.BusinessUnit,
-		mode: v1alpha1.AccessModeNonInteractive, application: true, enabled: au.Status.Enabled, roles: au.Status.EffectiveRoles,
-		stale: au.Status.ObservedGeneration != au.Generation,
-	}, nil
+	return SubjectOfApplicationUser(&au), nil
 }
 
 func missing(err error, kind, name, ns, what string) error {
@@ -172,9 +221,9 @@ func missing(err error, kind, name, ns, what string) error {
 	return fmt.Errorf("reading %s %q: %w", kind, name, err)
 }
 
-func printTable(out io.Writer, s subject, environment string, res access.Result) error {
+func printTable(out io.Writer, s Subject, environment string, res access.Result) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "User:           %s (%s)\n", s.name, s.kind)
+	fmt.Fprintf(&b, "User:           %s (%s)\n", s.Name, s.Kind)
 	fmt.Fprintf(&b, "Environment:    %s\n", environment)
 	fmt.Fprintf(&b, "Business unit:  %s\n", res.BusinessUnit)
 	fmt.Fprintf(&b, "Access mode:    %s\n", res.AccessMode)
