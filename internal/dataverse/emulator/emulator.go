@@ -229,9 +229,6 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		f = e.randomFault()
 	}
 	if f != nil {
-		if f.Latency > 0 {
-			time.Sleep(f.Latency)
-		}
 		switch {
 		case f.Drop:
 			rec.status = -1
@@ -246,10 +243,6 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if e.cfg.Latency > 0 {
-		time.Sleep(e.cfg.Latency)
-	}
-
 	tok, ok := e.authenticate(r)
 	if !ok {
 		// The service answers 401 with an empty body and a challenge naming the login host.
@@ -284,6 +277,13 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	} else {
 		defer release()
+	}
+	// Latency is spent holding a concurrency slot, as a slow request does on the service.
+	if d := e.cfg.Latency; d > 0 {
+		time.Sleep(d)
+	}
+	if f != nil && f.Latency > 0 {
+		time.Sleep(f.Latency)
 	}
 
 	var out http.ResponseWriter = rec

@@ -14,7 +14,7 @@ import (
 
 type expr interface{ eval(r record) bool }
 
-type cmp struct {
+type comparison struct {
 	field string
 	op    string
 	value any // string, float64, bool or nil
@@ -25,7 +25,7 @@ type logical struct {
 	l, r expr
 }
 
-func (c cmp) eval(r record) bool {
+func (c comparison) eval(r record) bool {
 	eq := valueEqual(r[c.field], c.value)
 	if c.op == "ne" {
 		return !eq
@@ -198,7 +198,7 @@ func (l *lexer) term() (expr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cmp{field: strings.ToLower(field), op: op, value: v}, nil
+	return comparison{field: strings.ToLower(field), op: op, value: v}, nil
 }
 
 func isIdent(s string) bool {
