@@ -405,3 +405,41 @@ func TestEV1AM6NineNonInteractiveUsers(t *testing.T) {
 		}
 	})
 }
+
+// TestEV1DuplicatesHoldNothing: a PlatformUser refused as DuplicateUserName is not a user of the
+// environment (its userName belongs to the older object, and the sync target applies only decided
+// state), so it must not take one of the seven slots or a seat ahead of real users.
+func TestEV1DuplicatesHoldNothing(t *testing.T) {
+	t.Skip("BUG: decide.Environment allocates slots and seats to every PlatformUser that needs one, including those decide.PlatformUser refuses as DuplicateUserName; the duplicate holds a slot/seat and real users wait behind it")
+	ni := mode(v1alpha1.AccessModeNonInteractive)
+	sameUPN := func(of string) userOpt {
+		return func(u *v1alpha1.PlatformUser) { u.Spec.UserName = of + "@contoso.com" }
+	}
+	var users []*v1alpha1.PlatformUser
+	for i := 1; i <= 6; i++ {
+		users = append(users, user("ni"+string(rune('0'+i)), ni, userCreated(i)))
+	}
+	users = append(users,
+		user("ni1-copy", ni, sameUPN("ni1"), userCreated(10)), // a duplicate of ni1
+		user("ni7", ni, userCreated(20)),                      // the seventh real NonInteractive user
+		user("ada", userCreated(1)),
+		user("ada-copy", sameUPN("ada"), userCreated(10)), // a duplicate of ada
+		user("bob", userCreated(20)),
+	)
+	out := Converge(Snapshot{Environments: []v1alpha1.Environment{*prod(licenses("E3", 2))}, Roles: []v1alpha1.SecurityRole{*role("sales")},
+		Users: usersOf(users...)}, now)
+	got := outcomes(out)
+	for name, want := range map[string]string{
+		"ni7": "Ready", "bob": "Ready",
+		"ni1-copy": "DuplicateUserName (Stalled)", "ada-copy": "DuplicateUserName (Stalled)",
+	} {
+		if got["PlatformUser/"+name] != want {
+			t.Errorf("AM6 LI1 %s: %s, want %s", name, got["PlatformUser/"+name], want)
+		}
+	}
+	for _, h := range out.Environments[0].Status.NonInteractive.Holders {
+		if h.Name == "ni1-copy" {
+			t.Errorf("AM6 the duplicate ni1-copy holds a non-interactive slot")
+		}
+	}
+}
