@@ -11,8 +11,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,33 +47,46 @@ type Config struct {
 	Idle time.Duration
 	// Timeout bounds convergence.
 	Timeout time.Duration
-	// WorkDir holds the kubeconfig, the manager binary and its log.
+	// WorkDir holds the kubeconfig, the manager binary, its log and the profiles.
 	WorkDir string
+	// SampleInterval is how often the manager's metrics are scraped for the work-queue depths
+	// (default 500 ms). Each scrape costs the manager a list of its users (the users gauge).
+	SampleInterval time.Duration
 }
 
 // Result is every figure of a run; the last line the bench prints is this as JSON.
 type Result struct {
-	Objects                 int      `json:"objects"`
-	ConvergenceSeconds      float64  `json:"convergenceSeconds"`
-	ManagerWrites           int      `json:"managerWrites"`
-	FloorSeconds            float64  `json:"floorSeconds"`
-	ConvergenceToFloor      float64  `json:"convergenceToFloor"`
-	RequestsPerObject       float64  `json:"requestsPerObject"`
-	ReadsPerObject          float64  `json:"readsPerObject"`
-	WritesPerObject         float64  `json:"writesPerObject"`
-	IdleSeconds             float64  `json:"idleSeconds"`
-	IdleWrites              int      `json:"idleWrites"`
-	RoleHolders             int      `json:"roleHolders"`
-	RoleChangeReconciles    int      `json:"roleChangeReconciles"`
-	RoleChangeSettleSeconds float64  `json:"roleChangeSettleSeconds"`
-	PeakRSSBytes            int64    `json:"peakRSSBytes"`
-	PeakHeapInuseBytes      int64    `json:"peakHeapInuseBytes"`
-	ManagedFieldsBytes      int64    `json:"managedFieldsBytes"`
-	ObjectBytes             int64    `json:"objectBytes"`
-	Stalled                 Expected `json:"stalled"`
-	QPS                     float64  `json:"qps"`
-	Burst                   int      `json:"burst"`
-	MaxConcurrentReconciles int      `json:"maxConcurrentReconciles"`
+	Objects            int     `json:"objects"`
+	ConvergenceSeconds float64 `json:"convergenceSeconds"`
+	// CreateSeconds is how long the bench's own creates took within convergence.
+	CreateSeconds float64 `json:"createSeconds"`
+	ManagerWrites int     `json:"managerWrites"`
+	// The floor: the same objects created the same way and one converged status written per
+	// object by a bare client, with the manager stopped; at the manager's limits and unthrottled.
+	FloorSeconds                  float64  `json:"floorSeconds"`
+	UnthrottledFloorSeconds       float64  `json:"unthrottledFloorSeconds"`
+	ConvergenceToFloor            float64  `json:"convergenceToFloor"`
+	ConvergenceToUnthrottledFloor float64  `json:"convergenceToUnthrottledFloor"`
+	Floor                         FloorRun `json:"floor"`
+	UnthrottledFloor              FloorRun `json:"unthrottledFloor"`
+	RequestsPerObject             float64  `json:"requestsPerObject"`
+	ReadsPerObject                float64  `json:"readsPerObject"`
+	// WritesPerObject is the manager's writes per object; the minimum is 1 (one status each).
+	WritesPerObject         float64   `json:"writesPerObject"`
+	IdleSeconds             float64   `json:"idleSeconds"`
+	IdleWrites              int       `json:"idleWrites"`
+	RoleHolders             int       `json:"roleHolders"`
+	RoleChangeReconciles    int       `json:"roleChangeReconciles"`
+	RoleChangeSettleSeconds float64   `json:"roleChangeSettleSeconds"`
+	PeakRSSBytes            int64     `json:"peakRSSBytes"`
+	PeakHeapInuseBytes      int64     `json:"peakHeapInuseBytes"`
+	ManagedFieldsBytes      int64     `json:"managedFieldsBytes"`
+	ObjectBytes             int64     `json:"objectBytes"`
+	Stalled                 Expected  `json:"stalled"`
+	QPS                     float64   `json:"qps"`
+	Burst                   int       `json:"burst"`
+	MaxConcurrentReconciles int       `json:"maxConcurrentReconciles"`
+	Breakdown               Breakdown `json:"breakdown"`
 }
 
 const namespace = "bench"
@@ -85,10 +98,21 @@ var scheme = func() *runtime.Scheme {
 	return s
 }()
 
+// supportsFlag says whether the manager binary lists flag in its --help.
+func supportsFlag(ctx context.Context, binary, flag string) bool {
+	out, _ := exec.CommandContext(ctx, binary, "--help").CombinedOutput()
+	return strings.Contains(string(out), "-"+flag)
+}
+
 // Run performs one measured run and writes its progress and figures to out.
 func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	res := Result{QPS: cfg.QPS, Burst: cfg.Burst, MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}
 	say := func(format string, args ...any) { fmt.Fprintf(out, "bench: "+format+"\n", args...) }
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = 500 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	root, err := localcluster.RepoRoot()
 	if err != nil {
@@ -96,6 +120,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	}
 	assets, err := localcluster.Assets(ctx, root, out)
 	if err != nil {
+		return res, err
+	}
+	if cfg.WorkDir, err = filepath.Abs(cfg.WorkDir); err != nil {
 		return res, err
 	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
@@ -126,16 +153,27 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return res, err
 	}
 
-	mgr, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(cfg.WorkDir, "manager.log"),
-		"--metrics-secure=false", // the bench scrapes over plain HTTP on loopback
+	args := []string{"--metrics-secure=false", // the bench scrapes over plain HTTP on loopback
 		fmt.Sprintf("--kube-api-qps=%g", cfg.QPS), fmt.Sprintf("--kube-api-burst=%d", cfg.Burst),
-		fmt.Sprintf("--max-concurrent-reconciles=%d", cfg.MaxConcurrentReconciles))
+		fmt.Sprintf("--max-concurrent-reconciles=%d", cfg.MaxConcurrentReconciles)}
+	pprofBase := ""
+	if supportsFlag(ctx, binary, "pprof-bind-address") {
+		port, err := localcluster.FreePort()
+		if err != nil {
+			return res, err
+		}
+		pprofBase = fmt.Sprintf("http://127.0.0.1:%d", port)
+		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", port))
+	} else {
+		res.Breakdown.ProfileNote = "none: this manager has no --pprof-bind-address flag"
+	}
+	mgr, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(cfg.WorkDir, "manager.log"), args...)
 	if err != nil {
 		return res, err
 	}
 	defer mgr.Stop()
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", mgr.MetricsPort)
-	peakHeap := sampleHeap(ctx, metricsURL)
+	samples := startSampler(ctx, metricsURL, cfg.SampleInterval)
 
 	watch, err := newWatcher(ctx, fast)
 	if err != nil {
@@ -144,27 +182,42 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 
 	objs, expected := workload(namespace, cfg.Size)
 	res.Objects = len(objs)
+	watch.track.expect(len(objs) + 3*cfg.Environments) // and each environment's built-in roles
 	before, err := scrape(metricsURL)
 	if err != nil {
 		return res, err
 	}
+	var prof *profiler
+	if pprofBase != "" {
+		if prof, err = startProfiler(ctx, pprofBase, cfg.WorkDir, 3*time.Second); err != nil {
+			return res, fmt.Errorf("profiling the manager: %w", err)
+		}
+	}
 	say("creating %d objects (%d environments x %d users, %d application users, %d roles, %d teams)",
 		len(objs), cfg.Environments, cfg.UsersPerEnvironment, cfg.ApplicationUsers, cfg.Roles, cfg.Teams)
 	start := time.Now()
+	samples.record(start)
 	if err := createAll(ctx, c, objs); err != nil {
 		return res, err
 	}
-	say("created in %.1fs; waiting for every object to settle", time.Since(start).Seconds())
-	stalled, err := watch.waitSettled(ctx, len(objs)+3*cfg.Environments, cfg.Timeout, func(s, t int) { say("settled %d/%d", s, t) })
+	res.CreateSeconds = time.Since(start).Seconds()
+	say("created in %.1fs; waiting for every object to settle", res.CreateSeconds)
+	stalled, settledAt, err := watch.waitSettled(ctx, cfg.Timeout, func(s, t int) { say("settled %d/%d", s, t) })
 	if err != nil {
 		return res, err
 	}
-	res.ConvergenceSeconds = time.Since(start).Seconds()
+	// From the first create to the watch event after which every object was settled.
+	res.ConvergenceSeconds = settledAt.Sub(start).Seconds()
 	res.Stalled = Expected{LimitReached: stalled[accessv1alpha1.ReasonNonInteractiveLimitReached], SeatsExhausted: stalled[accessv1alpha1.ReasonSeatsExhausted]}
 	if res.Stalled != expected || len(stalled) > 2 {
 		return res, fmt.Errorf("unexpected Stalled objects after convergence: got %v, want %+v", stalled, expected)
 	}
 	converged, err := scrape(metricsURL)
+	if err != nil {
+		return res, err
+	}
+	watched := watch.track.writeCounts()
+	final, err := snapshot(watch.objects(ctx), objs)
 	if err != nil {
 		return res, err
 	}
@@ -174,6 +227,22 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	res.ReadsPerObject = reads / float64(len(objs))
 	res.WritesPerObject = writes / float64(len(objs))
 	say("converged in %.1fs with %d writes and %d reads", res.ConvergenceSeconds, int(writes), int(reads))
+
+	note := res.Breakdown.ProfileNote
+	res.Breakdown = breakdownFrom(before, converged, watched)
+	res.Breakdown.ProfileNote = note
+	timeline, maxDepth := samples.stop(5 * time.Second)
+	res.Breakdown.QueueTimeline = timeline
+	settle, last := watch.track.settleTimes(start)
+	for k, kb := range res.Breakdown.PerKind {
+		kb.QueueMaxDepth, kb.Settle, kb.LastSettled = maxDepth[k], settle[k], last[k]
+	}
+	res.Breakdown.GrantLatency, res.Breakdown.Awaiting = watch.track.grantLatency(settledAt)
+	if prof != nil {
+		if err := prof.finish(ctx, &res.Breakdown); err != nil {
+			res.Breakdown.ProfileNote = err.Error()
+		}
+	}
 
 	if err := waitQuiet(ctx, metricsURL, 3*time.Second, time.Minute); err != nil {
 		return res, err
@@ -197,25 +266,44 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	if res.ManagedFieldsBytes, res.ObjectBytes, err = managedFieldsShare(ctx, c); err != nil {
 		return res, err
 	}
-	res.PeakHeapInuseBytes = peakHeap.Load()
+	res.PeakHeapInuseBytes = samples.peakHeap.Load()
 	res.PeakRSSBytes = peakRSS(mgr.PID())
 
-	say("measuring the floor: %d status writes by a bare client at %g QPS, burst %d", res.ManagerWrites, cfg.QPS, cfg.Burst)
-	floor, err := measureFloor(ctx, cluster.Admin, cfg.QPS, cfg.Burst, res.ManagerWrites, watch.userNames())
-	if err != nil {
-		return res, err
+	say("stopping the manager for the floor")
+	if err := mgr.Stop(); err != nil {
+		return res, fmt.Errorf("stopping the manager: %w", err)
 	}
-	res.FloorSeconds = floor.Seconds()
+	for _, f := range []struct {
+		ns   string
+		qps  float64
+		into *FloorRun
+	}{{namespace + "-floor", cfg.QPS, &res.Floor}, {namespace + "-floor-unthrottled", -1, &res.UnthrottledFloor}} {
+		limits := "unthrottled"
+		if f.qps > 0 {
+			limits = fmt.Sprintf("at %g QPS, burst %d", f.qps, cfg.Burst)
+		}
+		say("measuring the floor %s: the same creates, one status write per object by a bare client", limits)
+		if *f.into, err = measureFloor(ctx, cluster.Admin, c, f.ns, cfg.Size, final, f.qps, cfg.Burst); err != nil {
+			return res, err
+		}
+		if err := clearFloor(ctx, c, f.ns); err != nil {
+			return res, err
+		}
+	}
+	res.FloorSeconds, res.UnthrottledFloorSeconds = res.Floor.Seconds, res.UnthrottledFloor.Seconds
 	res.ConvergenceToFloor = res.ConvergenceSeconds / res.FloorSeconds
+	res.ConvergenceToUnthrottledFloor = res.ConvergenceSeconds / res.UnthrottledFloorSeconds
 	return res, nil
 }
 
 // Print writes the figures for people, then the JSON line for machines.
 func Print(out io.Writer, r Result) {
 	fmt.Fprintf(out, "objects:                         %d\n", r.Objects)
-	fmt.Fprintf(out, "convergence:                     %.1f s (every object Ready, or Stalled for its expected reason: %d NonInteractiveLimitReached, %d SeatsExhausted)\n", r.ConvergenceSeconds, r.Stalled.LimitReached, r.Stalled.SeatsExhausted)
-	fmt.Fprintf(out, "floor (%d writes, bare client):  %.1f s at %g QPS, burst %d\n", r.ManagerWrites, r.FloorSeconds, r.QPS, r.Burst)
-	fmt.Fprintf(out, "convergence / floor:             %.2f\n", r.ConvergenceToFloor)
+	fmt.Fprintf(out, "convergence:                     %.1f s from the first create to the last object settled (Ready, or Stalled for its expected reason: %d NonInteractiveLimitReached, %d SeatsExhausted); the bench's creates took %.1f s of it\n", r.ConvergenceSeconds, r.Stalled.LimitReached, r.Stalled.SeatsExhausted, r.CreateSeconds)
+	fmt.Fprintf(out, "floor at the manager's limits:   %.1f s (%g QPS, burst %d; manager stopped: the same creates, then %d status writes, one per object; creates done at %.1f s)\n", r.FloorSeconds, r.QPS, r.Burst, r.Floor.StatusWrites, r.Floor.CreatesSeconds)
+	fmt.Fprintf(out, "floor unthrottled:               %.1f s (%d status writes; creates done at %.1f s)\n", r.UnthrottledFloorSeconds, r.UnthrottledFloor.StatusWrites, r.UnthrottledFloor.CreatesSeconds)
+	fmt.Fprintf(out, "convergence / floor:             %.2f (unthrottled floor: %.2f)\n", r.ConvergenceToFloor, r.ConvergenceToUnthrottledFloor)
+	fmt.Fprintf(out, "manager writes per object:       %.2f (%d writes; the minimum is 1, one status write per object)\n", r.WritesPerObject, r.ManagerWrites)
 	fmt.Fprintf(out, "API requests per object:         %.2f (%.2f reads, %.2f writes)\n", r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject)
 	fmt.Fprintf(out, "writes while idle:               %d in %.0f s\n", r.IdleWrites, r.IdleSeconds)
 	fmt.Fprintf(out, "one role changed:                %d reconciles for %d holders, settled in %.2f s\n", r.RoleChangeReconciles, r.RoleHolders, r.RoleChangeSettleSeconds)
@@ -225,6 +313,7 @@ func Print(out io.Writer, r Result) {
 		share = 100 * float64(r.ManagedFieldsBytes) / float64(r.ObjectBytes)
 	}
 	fmt.Fprintf(out, "managedFields stripped from cache: %.1f MiB of %.1f MiB served (%.0f%%)\n", float64(r.ManagedFieldsBytes)/(1<<20), float64(r.ObjectBytes)/(1<<20), share)
+	printBreakdown(out, r.Breakdown)
 	line, _ := json.Marshal(r)
 	fmt.Fprintln(out, string(line))
 }
@@ -257,9 +346,11 @@ func createAll(ctx context.Context, c client.Client, objs []client.Object) error
 	return nil
 }
 
-// watcher keeps the bench's own informer cache of the five kinds.
+// watcher keeps the bench's own informer cache of the five kinds, and a tracker of every watch
+// event.
 type watcher struct {
 	cache cache.Cache
+	track *tracker
 }
 
 func newWatcher(ctx context.Context, cfg *rest.Config) (*watcher, error) {
@@ -268,8 +359,13 @@ func newWatcher(ctx context.Context, cfg *rest.Config) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	w := &watcher{cache: ca, track: newTracker()}
 	for _, o := range []client.Object{&accessv1alpha1.Environment{}, &accessv1alpha1.PlatformUser{}, &accessv1alpha1.ApplicationUser{}, &accessv1alpha1.SecurityRole{}, &accessv1alpha1.Team{}} {
-		if _, err := ca.GetInformer(ctx, o); err != nil {
+		inf, err := ca.GetInformer(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := inf.AddEventHandler(w.track.handler()); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +373,7 @@ func newWatcher(ctx context.Context, cfg *rest.Config) (*watcher, error) {
 	if !ca.WaitForCacheSync(ctx) {
 		return nil, fmt.Errorf("the bench's cache did not sync")
 	}
-	return &watcher{cache: ca}, nil
+	return w, nil
 }
 
 func (w *watcher) objects(ctx context.Context) []client.Object {
@@ -295,53 +391,54 @@ func (w *watcher) objects(ctx context.Context) []client.Object {
 	return out
 }
 
-func (w *watcher) userNames() []string {
-	var l accessv1alpha1.PlatformUserList
-	_ = w.cache.List(context.Background(), &l, client.InNamespace(namespace), client.UnsafeDisableDeepCopy)
-	var out []string
-	for _, u := range l.Items {
-		out = append(out, u.Name)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// waitSettled waits until at least want objects exist and each is Ready, or Stalled for a reason
-// a person must act on; it returns the Stalled reasons counted.
-func (w *watcher) waitSettled(ctx context.Context, want int, timeout time.Duration, progress func(settled, total int)) (map[string]int, error) {
+// waitSettled waits until the tracker has seen every object of the fleet settle (Ready, or
+// Stalled for a reason a person must act on, and each Environment's user counts caught up), checks
+// that against the cache, and returns the Stalled reasons counted and the moment of the watch
+// event after which every object was settled.
+func (w *watcher) waitSettled(ctx context.Context, timeout time.Duration, progress func(settled, total int)) (map[string]int, time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	lastReport := time.Now()
 	for {
-		objs := w.objects(ctx)
-		counts := userCounts(objs)
-		settled, stalled := 0, map[string]int{}
-		for _, o := range objs {
-			if e, isEnv := o.(*accessv1alpha1.Environment); isEnv && !countsMatch(e, counts[e.Name]) {
-				continue // its last writes, the user counts, are still to come
+		all, at, settled, total := w.track.settledNow()
+		if all {
+			if stalled, ok := w.settledInCache(ctx); ok {
+				return stalled, at, nil
 			}
-			if ok, reason := settledObject(o); ok {
-				settled++
-				if reason != "" {
-					stalled[reason]++
-				}
-			}
-		}
-		if len(objs) >= want && settled == len(objs) {
-			return stalled, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d of %d objects settled after %s", settled, len(objs), timeout)
+			return nil, time.Time{}, fmt.Errorf("%d of %d objects settled after %s", settled, total, timeout)
 		}
 		if time.Since(lastReport) > 10*time.Second {
-			progress(settled, len(objs))
+			progress(settled, total)
 			lastReport = time.Now()
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+			return nil, time.Time{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// settledInCache checks every object in the cache the way the tracker does, and counts the
+// Stalled reasons.
+func (w *watcher) settledInCache(ctx context.Context) (map[string]int, bool) {
+	objs := w.objects(ctx)
+	counts := userCounts(objs)
+	stalled := map[string]int{}
+	for _, o := range objs {
+		if e, isEnv := o.(*accessv1alpha1.Environment); isEnv && !countsMatch(e, counts[e.Name]) {
+			return nil, false
+		}
+		ok, reason := settledObject(o)
+		if !ok {
+			return nil, false
+		}
+		if reason != "" {
+			stalled[reason]++
+		}
+	}
+	return stalled, true
 }
 
 // userCounts counts, per environment, the users and application users and how many are enabled:
@@ -488,46 +585,6 @@ func roleChange(ctx context.Context, c client.Client, w *watcher, metricsURL str
 	return nil
 }
 
-// measureFloor performs n status writes with a bare client limited like the manager's: the
-// least time any controller with that client could take to write n statuses.
-func measureFloor(ctx context.Context, admin *rest.Config, qps float64, burst, n int, users []string) (time.Duration, error) {
-	cfg := rest.CopyConfig(admin)
-	cfg.QPS, cfg.Burst = float32(qps), burst
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return 0, err
-	}
-	if len(users) == 0 {
-		return 0, fmt.Errorf("no users to write the floor's statuses to")
-	}
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				u := &accessv1alpha1.PlatformUser{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: users[int(i)%len(users)]}}
-				patch := []byte(fmt.Sprintf(`{"status":{"fullName":"floor %d"}}`, i))
-				if err := c.Status().Patch(ctx, u, client.RawPatch(types.MergePatchType, patch)); err != nil && firstErr.Load() == nil {
-					firstErr.Store(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
-}
-
 // managedFieldsShare sums, over every PlatformUser as the API server serves it, the bytes of
 // managedFields and of the whole object: what the manager's cache transform does not keep.
 func managedFieldsShare(ctx context.Context, c client.Client) (int64, int64, error) {
@@ -599,24 +656,6 @@ func (m metrics) reconciles() float64 {
 		}
 	}
 	return total
-}
-
-// sampleHeap polls the manager's heap in use every second and keeps the peak.
-func sampleHeap(ctx context.Context, url string) *atomic.Int64 {
-	var peak atomic.Int64
-	go func() {
-		for ctx.Err() == nil {
-			if m, err := scrape(url); err == nil {
-				if f := m["go_memstats_heap_inuse_bytes"]; f != nil && len(f.GetMetric()) > 0 {
-					if v := int64(f.GetMetric()[0].GetGauge().GetValue()); v > peak.Load() {
-						peak.Store(v)
-					}
-				}
-			}
-			time.Sleep(time.Second)
-		}
-	}()
-	return &peak
 }
 
 // peakRSS is the process's high-water resident set (VmHWM), from /proc.
