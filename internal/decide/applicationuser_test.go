@@ -137,6 +137,12 @@ func TestApplicationUser(t *testing.T) {
 			if diff := cmp.Diff(c.events, eventReasons(out.Events)); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
+			checkStalled(t, out.Status.Conditions)
+			fixpoint(t, out.Status, func(st v1alpha1.ApplicationUserStatus) v1alpha1.ApplicationUserStatus {
+				a := c.app.DeepCopy()
+				a.Status = st
+				return ApplicationUser(ApplicationUserInput{App: a, Environment: c.env, Roles: stdRoles(), Older: c.older}).Status
+			})
 		})
 	}
 

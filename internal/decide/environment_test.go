@@ -116,6 +116,12 @@ func TestEnvironment(t *testing.T) {
 				t.Errorf("RequeueAfter %v, want %v", out.RequeueAfter, c.requeue)
 			}
 			wantContains(t, message(t, out.Status.Conditions, "Ready"), c.says)
+			checkStalled(t, out.Status.Conditions)
+			fixpoint(t, out.Status, func(st v1alpha1.EnvironmentStatus) v1alpha1.EnvironmentStatus {
+				e := c.env.DeepCopy()
+				e.Status = st
+				return Environment(EnvironmentInput{Environment: e, Users: c.users, Apps: c.apps, Now: now}).Status
+			})
 		})
 	}
 }

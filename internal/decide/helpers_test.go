@@ -386,3 +386,37 @@ func eventReasons(es []Event) []string {
 	sort.Strings(out)
 	return out
 }
+
+// checkStalled checks that Stalled, when present, is True with Ready's reason and message
+// (kstatus readers show either), and that Ready is False then.
+func checkStalled(t *testing.T, list []metav1.Condition) {
+	t.Helper()
+	var ready, stalled *metav1.Condition
+	for i := range list {
+		switch list[i].Type {
+		case v1alpha1.ConditionReady:
+			ready = &list[i]
+		case v1alpha1.ConditionStalled:
+			stalled = &list[i]
+		}
+	}
+	if ready == nil {
+		t.Fatalf("no Ready condition in %v", list)
+	}
+	if stalled == nil {
+		return
+	}
+	if stalled.Status != metav1.ConditionTrue || ready.Status != metav1.ConditionFalse ||
+		stalled.Reason != ready.Reason || stalled.Message != ready.Message {
+		t.Errorf("Stalled %s/%s %q does not mirror Ready %s/%s %q", stalled.Status, stalled.Reason, stalled.Message, ready.Status, ready.Reason, ready.Message)
+	}
+}
+
+// fixpoint checks that deciding again from the status just decided changes nothing, transition
+// times included: no condition flaps, and a reconcile that changes nothing writes nothing.
+func fixpoint[S any](t *testing.T, first S, again func(S) S) {
+	t.Helper()
+	if diff := cmp.Diff(first, again(first)); diff != "" {
+		t.Errorf("deciding again from its own status changed it (-first +second):\n%s", diff)
+	}
+}

@@ -63,6 +63,13 @@ func runUserCases(t *testing.T, cases []userCase) {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
 			wantContains(t, message(t, got.Conditions, v1alpha1.ConditionReady), c.says)
+			checkStalled(t, got.Conditions)
+			fixpoint(t, got, func(st v1alpha1.PlatformUserStatus) v1alpha1.PlatformUserStatus {
+				again := in
+				again.User = c.user.DeepCopy()
+				again.User.Status = st
+				return PlatformUser(again).Status
+			})
 		})
 	}
 }
@@ -326,5 +333,45 @@ func TestDisabledEventSaysWhy(t *testing.T) {
 		if m := out.Events[0].Message; len(m) < 2 || m[len(m)-2:] == ": " {
 			t.Errorf("Disabled event message %q says no reason", m)
 		}
+	}
+}
+
+// TestPlatformUserMessages: the Ready message of the key cases, in full: what is wrong, which
+// object, what to change.
+func TestPlatformUserMessages(t *testing.T) {
+	cases := []struct {
+		name string
+		user *v1alpha1.PlatformUser
+		env  *v1alpha1.Environment
+		want string
+	}{
+		{"EN5 NoSecurityRole points to the security group", user("ada", withRoles()), prod(),
+			"ada@contoso.com is enabled but holds no security role, so it cannot get in (EN5): add a role to spec.securityRoles, " +
+				"or make the user a member of a group team that holds one; to remove access, remove sg from spec.securityGroups instead of removing its roles"},
+		{"EN1 NotInSecurityGroup names the group and the field", user("ada", groups()), prod(),
+			"ada@contoso.com is not a direct member of security group sg of environment prod (nested groups do not count): add sg to spec.securityGroups (EN1)"},
+		{"SR5 RoleNotInBusinessUnit names the role, both units and what to change", user("ada", userUnit("apac"), withRoles("emea-sales")), prod(regions),
+			"SecurityRole emea-sales belongs to business unit emea, which is neither PlatformUser ada's unit apac nor above it (SR5): " +
+				"assign a role of apac or of a unit above it, or change spec.businessUnit"},
+		{"LI1 SeatsExhausted gives the place in line and both ways out", user("ada"), prod(licenses("E3", 1), seatLedger("E3", 1, []string{"bob"}, "cy", "ada")),
+			"all 1 seats of E3 in environment prod are held; ada@contoso.com is 2nd of 2 waiting (LI1): remove the license from a user that does not need it, " +
+				"or raise the seats of E3 in the Environment's spec.licenses"},
+		{"EN6 a stub's listed role is refused, with the ways out", user("ada", stub, withRoles("sales")), prod(),
+			"roles can be assigned only to enabled users and ada@contoso.com is disabled, so sales cannot be assigned (EN6): enable it, remove sales from spec.securityRoles, " +
+				"or set environment prod's spec.settings.allowRoleAssignmentOnDisabledUsers to true"},
+		{"DuplicateUserName names the older object", user("ada2", func(u *v1alpha1.PlatformUser) { u.Spec.UserName = "ada@contoso.com" }), prod(),
+			"PlatformUser ada already has userName ada@contoso.com in environment prod: delete this object or change its userName"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := PlatformUserInput{User: c.user, Environment: c.env, Roles: stdRoles(), Now: now}
+			if c.user.Name == "ada2" {
+				in.Older = user("ada")
+			}
+			st := PlatformUser(in).Status
+			if got := message(t, st.Conditions, v1alpha1.ConditionReady); got != c.want {
+				t.Errorf("Ready message:\n got %q\nwant %q", got, c.want)
+			}
+		})
 	}
 }

@@ -85,6 +85,12 @@ func TestSecurityRole(t *testing.T) {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
 			wantContains(t, message(t, got.Conditions, "Ready"), c.says)
+			checkStalled(t, got.Conditions)
+			fixpoint(t, got, func(st v1alpha1.SecurityRoleStatus) v1alpha1.SecurityRoleStatus {
+				r := c.role.DeepCopy()
+				r.Status = st
+				return SecurityRole(SecurityRoleInput{Role: r, Environment: c.env, Older: c.older})
+			})
 		})
 	}
 

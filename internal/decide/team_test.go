@@ -78,6 +78,12 @@ func TestTeam(t *testing.T) {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
 			wantContains(t, message(t, got.Conditions, "Ready"), c.says)
+			checkStalled(t, got.Conditions)
+			fixpoint(t, got, func(st v1alpha1.TeamStatus) v1alpha1.TeamStatus {
+				tm := c.team.DeepCopy()
+				tm.Status = st
+				return Team(TeamInput{Team: tm, Environment: c.env, Roles: stdRoles(), Users: c.users})
+			})
 		})
 	}
 }
