@@ -61,7 +61,7 @@ func TestBindFlags(t *testing.T) {
 		want  string
 	}{
 		{"52 concurrent is the service's refusal", func(o *Options) { o.MaxConcurrent = 52 }, "max concurrent"},
-		{"over 6000 per 5 minutes", func(o *Options) { o.RequestsPerMinute = 1201 }, "exceeds the service limit"},
+		{"no rate", func(o *Options) { o.RequestsPerMinute = 0 }, "requests per minute"},
 		{"page size over 5000", func(o *Options) { o.PageSize = 5001 }, "page size"},
 		{"no timeout", func(o *Options) { o.Timeout = 0 }, "timeout"},
 	} {
