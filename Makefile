@@ -81,6 +81,10 @@ build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig.
 	go run . --leader-elect=false
 
+.PHONY: emulator
+emulator: ## Build the Dataverse Web API emulator into bin/dataverse-emulator (README: "Running the emulator by hand").
+	go build -o $(LOCALBIN)/dataverse-emulator ./hack/dataverse-emulator
+
 ##@ Deployment
 
 .PHONY: install
