@@ -12,7 +12,7 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/butree"
 )
 
-// decideUser runs the PlatformUser decision and writes its status back, as a controller would.
+// decideUserOnce runs the PlatformUser decision and writes its status back, as a controller would.
 func decideUserOnce(t *testing.T, u *v1alpha1.PlatformUser, e *v1alpha1.Environment, roles Roles, teams ...v1alpha1.Team) PlatformUserOutcome {
 	t.Helper()
 	out := PlatformUser(PlatformUserInput{User: u, Environment: e, Roles: roles, Teams: teams, Now: now})
