@@ -71,6 +71,12 @@ bench: envtest ## Scale benchmark: 20 environments x 250 users, 500 application 
 argocd-cm: ## Regenerate config/argocd/argocd-cm-patch.yaml from the Argo CD health check config/argocd/health.lua.
 	hack/argocd-cm.sh
 
+PLAN_FLAGS ?= -f config/samples -n contoso
+.PHONY: plan
+plan: ## Plan YAML offline: what kubectl apply would refuse, Ready/Stalled per object, and with --base DIR or --cluster the access diff (PLAN_FLAGS="-f DIR --base DIR -o markdown"; exit 1 when refused or Stalled).
+	go build -o $(LOCALBIN)/manager .
+	$(LOCALBIN)/manager plan $(PLAN_FLAGS)
+
 ##@ Build
 
 .PHONY: build

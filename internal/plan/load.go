@@ -240,10 +240,13 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // parseDocument decodes one document; nil for a document with nothing but comments.
 func parseDocument(path string, c chunk) (*Document, *InputError) {
 	src := Source{File: path, Line: c.firstLine}
-	var node yamlv3.Node
-	if err := yamlv3.Unmarshal(c.data, &node); err != nil {
-		// Point at the line the YAML parser names, in file lines.
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	// Values are decoded as kubectl and the API server decode them (YAML 1.1 scalars, JSON
+	// numbers as int64 or float64), so what is validated is what the API server would receive,
+	// and a syntax error is reported on the line kubectl would name.
+	var obj interface{}
+	if err := utilyaml.Unmarshal(c.data, &obj); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+		msg = strings.TrimPrefix(msg, "yaml: ")
 		if m := yamlLine.FindStringSubmatchIndex(msg); m != nil {
 			n, _ := strconv.Atoi(msg[m[2]:m[3]])
 			src.Line = c.firstLine + n - 1
@@ -251,25 +254,24 @@ func parseDocument(path string, c chunk) (*Document, *InputError) {
 		}
 		return nil, &InputError{Source: src, Msg: fmt.Sprintf("not YAML: %s", msg)}
 	}
-	if len(node.Content) == 0 {
-		return nil, nil
+	// The same document as nodes, for the line of each field.
+	var node yamlv3.Node
+	if err := yamlv3.Unmarshal(c.data, &node); err != nil || len(node.Content) == 0 {
+		if obj == nil {
+			return nil, nil // only comments
+		}
+		return nil, &InputError{Source: src, Msg: fmt.Sprintf("not YAML: %v", err)}
 	}
 	root := node.Content[0]
 	src.Line = c.firstLine + root.Line - 1
-	if root.Kind != yamlv3.MappingNode {
+	m, ok := obj.(map[string]interface{})
+	if !ok || root.Kind != yamlv3.MappingNode {
 		return nil, &InputError{Source: src, Msg: "not a Kubernetes object: a document must be a mapping with apiVersion, kind and metadata"}
 	}
-	// Values are decoded as kubectl and the API server decode them (YAML 1.1 scalars, JSON
-	// numbers as int64 or float64), so what is validated is what the API server would receive.
-	var obj map[string]interface{}
-	if err := utilyaml.Unmarshal(c.data, &obj); err != nil {
-		return nil, &InputError{Source: src, Msg: fmt.Sprintf("not YAML: %v", err)}
-	}
-	if _, ok := obj["items"].([]interface{}); ok && strings.HasSuffix(fmt.Sprint(obj["kind"]), "List") {
+	if _, ok := m["items"].([]interface{}); ok && strings.HasSuffix(fmt.Sprint(m["kind"]), "List") {
 		return nil, &InputError{Source: src, Msg: "a List is not supported: write each object as its own document, separated by ---"}
 	}
-	u := &unstructured.Unstructured{Object: obj}
-	return &Document{Source: src, Object: u, node: root, firstLine: c.firstLine}, nil
+	return &Document{Source: src, Object: &unstructured.Unstructured{Object: m}, node: root, firstLine: c.firstLine}, nil
 }
 
 // loadKustomization builds dir with kustomize, as kubectl apply -k would, and reads the result.

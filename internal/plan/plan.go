@@ -8,6 +8,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -146,9 +147,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "default"
 	}
-	headDocs, err := Load(opts.Files)
-	if err != nil {
-		return nil, err
+	// Input errors of loading and of checking the objects are reported together.
+	headDocs, loadErr := Load(opts.Files)
+	var inputErrs InputErrors
+	var err error
+	if loadErr != nil && !errors.As(loadErr, &inputErrs) {
+		return nil, loadErr
 	}
 	rep := &Report{Notes: []string{CreationOrderNote}, Refused: []Refusal{}, Objects: []ObjectResult{}}
 
@@ -187,8 +191,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	head, refused, ignored, err := admitAll(ctx, opts, headDocs, base, &start, false)
-	if err != nil {
-		return nil, err
+	if err != nil || len(inputErrs) > 0 {
+		var more InputErrors
+		if err != nil && !errors.As(err, &more) {
+			return nil, err
+		}
+		return nil, append(inputErrs, more...)
 	}
 	now = start.Add(settleAfter)
 	if !opts.Now.IsZero() && opts.Now.Add(settleAfter).After(now) {
