@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -25,6 +26,17 @@ import (
 )
 
 func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run serves until ctx ends. The first line on stdout is JSON saying where everything is.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flag := flag.NewFlagSet("dataverse-emulator", flag.ContinueOnError)
+	flag.SetOutput(stderr)
 	addr := flag.String("addr", "127.0.0.1:8443", "Address to listen on (port 0 picks a free one).")
 	caFile := flag.String("ca-file", "dataverse-emulator-ca.pem", "Where to write the CA certificate that signs the emulator's TLS certificate (give it to the manager as SSL_CERT_FILE).")
 	hosts := flag.String("hosts", "127.0.0.1,localhost,::1", "Comma-separated names and IPs the TLS certificate covers.")
@@ -40,7 +52,9 @@ func main() {
 	concurrent := flag.Int("limit-concurrent", 52, "Concurrent requests per environment when --enforce-limits.")
 	secrets := flag.String("client-secrets", "", "Comma-separated clientId=secret pairs the token endpoint accepts (empty: any secret).")
 	tokens := flag.String("static-tokens", "", "Comma-separated bearer tokens accepted without the token endpoint.")
-	flag.Parse()
+	if err := flag.Parse(args); err != nil {
+		return err
+	}
 
 	cfg := emulator.Config{
 		EntraSyncDelay: *syncDelay, Latency: *latency, FailRate: *failRate, ThrottleRate: *throttleRate, DropRate: *dropRate,
@@ -69,14 +83,14 @@ func main() {
 
 	cert, caPEM, err := emulator.NewTLS(splitList(*hosts))
 	if err != nil {
-		log.Fatalf("making the TLS certificate: %v", err)
+		return fmt.Errorf("making the TLS certificate: %w", err)
 	}
 	if err := os.WriteFile(*caFile, caPEM, 0o644); err != nil {
-		log.Fatalf("writing the CA file: %v", err)
+		return fmt.Errorf("writing the CA file: %w", err)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		log.Fatalf("listen: %v", err)
+		return err
 	}
 	srv := &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 10 * time.Second}
 
@@ -89,16 +103,14 @@ func main() {
 	}
 	info["environments"] = envInfo
 	line, _ := json.Marshal(info)
-	fmt.Println(string(line))
-	fmt.Fprintf(os.Stderr, "dataverse emulator listening on %s (CA in %s)\n", base, *caFile)
+	fmt.Fprintln(stdout, string(line))
+	fmt.Fprintf(stderr, "dataverse emulator listening on %s (CA in %s)\n", base, *caFile)
 	for _, ei := range envInfo {
-		fmt.Fprintf(os.Stderr, "  environment %s: url %s, environment id %s\n", ei["name"], ei["url"], ei["environmentId"])
+		fmt.Fprintf(stderr, "  environment %s: url %s, environment id %s\n", ei["name"], ei["url"], ei["environmentId"])
 	}
-	fmt.Fprintf(os.Stderr, "  login host: AZURE_AUTHORITY_HOST=%s/  (client id with an application user: %s)\n", base, emulator.OperatorApplicationID)
-	fmt.Fprintf(os.Stderr, "  admin API: --power-platform-api-url=%s ; controls: %s/_emulator/state, /_emulator/requests, /_emulator/faults\n", base, base)
+	fmt.Fprintf(stderr, "  login host: AZURE_AUTHORITY_HOST=%s/  (client id with an application user: %s)\n", base, emulator.OperatorApplicationID)
+	fmt.Fprintf(stderr, "  admin API: --power-platform-api-url=%s ; controls: %s/_emulator/state, /_emulator/requests, /_emulator/faults\n", base, base)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -106,8 +118,9 @@ func main() {
 		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.ServeTLS(ln, "", ""); err != nil && err != http.ErrServerClosed {
-		log.Fatal(err)
+		return err
 	}
+	return nil
 }
 
 func splitList(s string) []string {
