@@ -17,6 +17,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -204,8 +205,18 @@ func (t transport) attempt(ctx context.Context, c *call, payload []byte) (retry 
 	defer cancel()
 	tok, err := t.cred.GetToken(actx, policy.TokenRequestOptions{Scopes: []string{t.scope}})
 	if err != nil {
-		// A credential that cannot get a token will not get one by hammering the login host.
-		return false, 0, &Error{Operation: c.op, Method: c.method, URL: c.url, Message: "getting a token: " + err.Error(), kind: ErrUnauthorized}
+		// The login host refusing the credential is Unauthorized and final: asking again gets the
+		// same answer. No answer from it (network, 5xx) may pass, and nothing reached Dataverse
+		// yet, so any call may retry.
+		var afe *azidentity.AuthenticationFailedError
+		if errors.As(err, &afe) && afe.RawResponse != nil && afe.RawResponse.StatusCode < 500 {
+			return false, 0, &Error{Operation: c.op, Method: c.method, URL: c.url, StatusCode: afe.RawResponse.StatusCode,
+				Message: "the login host refused the credential: " + err.Error(), kind: ErrUnauthorized}
+		}
+		if ctx.Err() != nil {
+			return false, 0, fmt.Errorf("dataverse %s: getting a token: %w", c.op, ctx.Err())
+		}
+		return true, 0, fmt.Errorf("dataverse %s: getting a token: %w", c.op, err)
 	}
 	var body io.Reader
 	if payload != nil {

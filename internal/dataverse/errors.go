@@ -49,7 +49,13 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "dataverse %s: %s %s: %d", e.Operation, e.Method, e.URL, e.StatusCode)
+	fmt.Fprintf(&b, "dataverse %s", e.Operation)
+	if e.URL != "" {
+		fmt.Fprintf(&b, ": %s %s", e.Method, e.URL)
+	}
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, ": %d", e.StatusCode)
+	}
 	if e.Code != "" {
 		fmt.Fprintf(&b, " %s", e.Code)
 	}
