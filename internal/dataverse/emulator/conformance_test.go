@@ -435,7 +435,7 @@ func TestServiceProtectionLimits(t *testing.T) {
 	}
 }
 
-// Injected faults for the operator's resilience: a 5xx, a dropped connection (before or after the
+// Issue 11: injected faults for the operator's resilience: a 5xx, a dropped connection (before or after the
 // write), latency; the request log records each.
 func TestFaultInjection(t *testing.T) {
 	f := newFixture(t, nil)
@@ -487,7 +487,7 @@ func TestFaultInjection(t *testing.T) {
 	}
 }
 
-// Edits behind the operator's back through the control endpoint, a dump of the state, and the
+// Issue 11: edits behind the operator's back through the control endpoint, a dump of the state, and the
 // request log that "no writes" assertions read.
 func TestControlEndpoints(t *testing.T) {
 	f := newFixture(t, nil)
@@ -549,9 +549,12 @@ func TestControlEndpoints(t *testing.T) {
 	}
 }
 
-// The platform keeps an inherited copy of each role in every business unit below its own; a
-// principal is assigned the copy of its own unit, and a role from another unit is refused.
-// Moving a user to another unit removes its roles.
+// The platform keeps an inherited copy of each role in every business unit below its own
+// (Microsoft Learn, "Security Role (Role) table/entity reference": parentrootroleid names the root
+// role of a copy; "BusinessUnit table": security roles are associated with a business unit); a
+// principal is assigned the copy of its own unit, and a role from another unit is refused. Moving
+// a user to another unit removes its roles (Power Platform admin guide, "Change the business unit
+// for a user").
 func TestRolesFollowBusinessUnits(t *testing.T) {
 	f := newFixture(t, nil)
 	root := f.rootBU()
