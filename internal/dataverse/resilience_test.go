@@ -262,3 +262,24 @@ func TestErrorTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestAttemptTimeout: every attempt has a deadline; a read that overruns it is sent again, a
+// create is not (its answer may only be late).
+func TestAttemptTimeout(t *testing.T) {
+	h := newHarness(t, func(o *dataverse.Options) { o.Timeout = 100 * time.Millisecond }, nil)
+	ctx := context.Background()
+	root := must(h.cl.RootBusinessUnit(ctx))
+	h.emu.AddFault(emulator.Fault{Method: "GET", PathContains: "WhoAmI", Latency: time.Second})
+	h.emu.ClearRequests()
+	ok(t, func() error { _, err := h.cl.WhoAmI(ctx); return err }())
+	if n := h.requests("GET", "WhoAmI"); n != 2 {
+		t.Fatalf("WhoAmI sent %d times, want 2", n)
+	}
+	h.emu.AddFault(emulator.Fault{Method: "POST", PathContains: "roles", Latency: time.Second})
+	if _, err := h.cl.CreateRole(ctx, "Slow", root.ID, dataverse.InheritanceDirectUserBasicAndTeam); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow create: %v", err)
+	}
+	if n := h.requests("POST", "roles"); n != 1 {
+		t.Fatalf("create sent %d times, want 1", n)
+	}
+}

@@ -211,7 +211,11 @@ func (e *Emulator) SetLimits(l Limits) { e.mu.Lock(); e.cfg.Limits = l; e.mu.Unl
 func (e *Emulator) Requests() []LoggedRequest {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]LoggedRequest(nil), e.log...)
+	out := make([]LoggedRequest, len(e.log))
+	for i, l := range e.log {
+		out[i] = *l
+	}
+	return out
 }
 
 // ClearRequests empties the request log.

@@ -86,7 +86,7 @@ type LoggedRequest struct {
 	Environment string    `json:"environment,omitempty"`
 	Method      string    `json:"method"`
 	Path        string    `json:"path"`
-	Status      int       `json:"status"` // negative: the connection was dropped (-1 before, -status after doing the request)
+	Status      int       `json:"status"` // 0: not answered yet; negative: dropped (-1 before, -status after doing the request)
 }
 
 type token struct {
@@ -104,7 +104,7 @@ type Emulator struct {
 	byID   map[string]*environment // by environment id
 	tokens map[string]token
 	faults []*Fault
-	log    []LoggedRequest
+	log    []*LoggedRequest
 }
 
 // New builds an emulator; with no environment configured it has one named "contoso".
@@ -204,23 +204,23 @@ func (d *discard) WriteHeader(c int)           { d.status = c }
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	envName, rest, admin := splitAPIPath(r.URL.Path)
 	rec := &statusRecorder{ResponseWriter: w}
-	start := e.cfg.Now()
-	// Logged before a dropped connection is closed, so a client that saw the failure finds the
-	// request in the log; otherwise when the handler returns, before the answer is finished.
-	var once sync.Once
+	// Logged on arrival, in arrival order; the status is filled in when the answer is decided,
+	// and before a dropped connection is closed, so a client that saw the failure finds it.
+	path := r.URL.Path
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	entry := &LoggedRequest{Time: e.cfg.Now(), Environment: envName, Method: r.Method, Path: path}
+	e.mu.Lock()
+	if len(e.log) >= e.cfg.MaxLog {
+		e.log = e.log[1:]
+	}
+	e.log = append(e.log, entry)
+	e.mu.Unlock()
 	logIt := func() {
-		once.Do(func() {
-			e.mu.Lock()
-			if len(e.log) >= e.cfg.MaxLog {
-				e.log = e.log[1:]
-			}
-			path := r.URL.Path
-			if r.URL.RawQuery != "" {
-				path += "?" + r.URL.RawQuery
-			}
-			e.log = append(e.log, LoggedRequest{Time: start, Environment: envName, Method: r.Method, Path: path, Status: rec.status})
-			e.mu.Unlock()
-		})
+		e.mu.Lock()
+		entry.Status = rec.status
+		e.mu.Unlock()
 	}
 	defer logIt()
 
