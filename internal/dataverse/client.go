@@ -358,5 +358,8 @@ func escapeQuery(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
-// quote makes an OData string literal: single quotes doubled.
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// QuoteString makes an OData string literal (single quotes doubled), for ListUsers filters built
+// from names.
+func QuoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func quote(s string) string { return QuoteString(s) }

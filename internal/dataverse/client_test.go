@@ -302,3 +302,19 @@ func TestConflictRetry(t *testing.T) {
 		t.Fatalf("PATCHes: %d, want 3", n)
 	}
 }
+
+// TestQuotedNames: names with quotes, spaces and non-ASCII survive the $filter round trip.
+func TestQuotedNames(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	ctx := context.Background()
+	root := must(h.cl.RootBusinessUnit(ctx))
+	for _, name := range []string{"O'Brien's role", "Ventes & Marketing", "Zürich + Genève", "50% off"} {
+		id := must(h.cl.CreateRole(ctx, name, root.ID, dataverse.InheritanceDirectUserBasicAndTeam))
+		if r := must(h.cl.RoleByName(ctx, name, root.ID)); r.ID != id || r.Name != name {
+			t.Errorf("%q: got %+v", name, r)
+		}
+	}
+	if users := must(h.cl.ListUsers(ctx, "fullname eq "+dataverse.QuoteString("SYSTEM"))); len(users) != 1 {
+		t.Fatalf("ListUsers with QuoteString: %+v", users)
+	}
+}

@@ -153,3 +153,13 @@ func redactURL(req *http.Request) string {
 	u.RawQuery = ""
 	return u.String()
 }
+
+// RetryAfter says how long the service asked to wait before the next request, for a reconciler's
+// requeue after the client's own retries ran out (a Throttled condition, for one).
+func RetryAfter(err error) (time.Duration, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return 0, false
+}

@@ -102,7 +102,8 @@ func (cl *Client) UserByApplicationID(ctx context.Context, appID string) (*Syste
 	return one("UserByApplicationID", "application user "+appID, p.Value)
 }
 
-// ListUsers reads every user matching an OData $filter (empty: all), page by page.
+// ListUsers reads every user matching an OData $filter (empty: all), page by page. Build string
+// literals in filter with QuoteString.
 func (cl *Client) ListUsers(ctx context.Context, filter string) ([]SystemUser, error) {
 	params := []string{"$select", systemUserSelect}
 	if filter != "" {

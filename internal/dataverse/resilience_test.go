@@ -253,6 +253,9 @@ func TestErrorTypes(t *testing.T) {
 			if d := cmp.Diff(want, got); d != "" {
 				t.Fatalf("error %v (-want +got):\n%s", err, d)
 			}
+			if ra, ok := dataverse.RetryAfter(err); ok != (tc.retryAfter > 0) || ra != tc.retryAfter {
+				t.Errorf("RetryAfter(err) = %s, %v", ra, ok)
+			}
 			for _, other := range []error{dataverse.ErrNotFound, dataverse.ErrDuplicate, dataverse.ErrPreconditionFailed, dataverse.ErrThrottled,
 				dataverse.ErrUnauthorized, dataverse.ErrForbidden, dataverse.ErrBadRequest, dataverse.ErrServer} {
 				if other != tc.kind && errors.Is(err, other) {
