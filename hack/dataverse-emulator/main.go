@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	perWindow := flag.Int("limit-requests", 6000, "Requests per window per environment when --enforce-limits.")
 	window := flag.Duration("limit-window", 5*time.Minute, "The limits' sliding window.")
 	concurrent := flag.Int("limit-concurrent", 52, "Concurrent requests per environment when --enforce-limits.")
+	execution := flag.Duration("limit-execution", 20*time.Minute, "Serving time per window per environment when --enforce-limits.")
 	secrets := flag.String("client-secrets", "", "Comma-separated clientId=secret pairs the token endpoint accepts (empty: any secret).")
 	tokens := flag.String("static-tokens", "", "Comma-separated bearer tokens accepted without the token endpoint.")
 	if err := flag.Parse(args); err != nil {
@@ -58,7 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	cfg := emulator.Config{
 		EntraSyncDelay: *syncDelay, Latency: *latency, FailRate: *failRate, ThrottleRate: *throttleRate, DropRate: *dropRate,
-		Limits: emulator.Limits{Enforce: *limits, RequestsPerWindow: *perWindow, WindowSeconds: int(window.Seconds()), MaxConcurrent: *concurrent},
+		Limits: emulator.Limits{Enforce: *limits, RequestsPerWindow: *perWindow, WindowSeconds: int(window.Seconds()), MaxConcurrent: *concurrent,
+			ExecutionSeconds: execution.Seconds()},
 	}
 	for _, s := range splitList(*envs) {
 		parts := strings.SplitN(s, "=", 3)

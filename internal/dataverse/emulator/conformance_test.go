@@ -398,7 +398,8 @@ func TestUsersFromEntraAndApplicationUsers(t *testing.T) {
 }
 
 // Microsoft Learn, "Service protection API limits": over the limit the service answers 429 with
-// Retry-After in seconds and 0x80072322 (requests) or 0x80072326 (concurrent requests).
+// Retry-After in seconds and 0x80072322 (requests), 0x80072321 (execution time) or 0x80072326
+// (concurrent requests).
 func TestServiceProtectionLimits(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Limits = Limits{Enforce: true, RequestsPerWindow: 3, WindowSeconds: 300} })
 	for i := 0; i < 3; i++ {
@@ -414,6 +415,17 @@ func TestServiceProtectionLimits(t *testing.T) {
 	f.advance(200 * time.Second)
 	if a := f.do("GET", "WhoAmI", nil); a.status != 200 {
 		t.Fatalf("after Retry-After: %d", a.status)
+	}
+
+	// 20 minutes of execution time per window, here 50 ms.
+	x := newFixture(t, func(c *Config) { c.Limits = Limits{Enforce: true, ExecutionSeconds: 0.05} })
+	x.emu.AddFault(Fault{Latency: 60 * time.Millisecond})
+	if a := x.do("GET", "WhoAmI", nil); a.status != 200 {
+		t.Fatalf("slow request: %d", a.status)
+	}
+	x.advance(time.Minute)
+	if a := x.do("GET", "WhoAmI", nil); a.status != 429 || a.code() != "0x80072321" || a.header.Get("Retry-After") != "240" {
+		t.Fatalf("over the execution time: %d %q %s", a.status, a.header.Get("Retry-After"), a.raw)
 	}
 
 	g := newFixture(t, func(c *Config) { c.Limits = Limits{Enforce: true, MaxConcurrent: 1}; c.Latency = 50 * time.Millisecond })

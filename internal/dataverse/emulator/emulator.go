@@ -62,6 +62,8 @@ type Limits struct {
 	RequestsPerWindow int  `json:"requestsPerWindow"` // default 6000
 	WindowSeconds     int  `json:"windowSeconds"`     // default 300
 	MaxConcurrent     int  `json:"maxConcurrent"`     // default 52
+	// ExecutionSeconds is the serving time allowed per window (default 1200: 20 minutes).
+	ExecutionSeconds float64 `json:"executionSeconds"`
 }
 
 // Fault is a misbehaviour for the next Count requests that match it.
@@ -358,8 +360,9 @@ func (e *Emulator) randomFault() *Fault {
 	return nil
 }
 
-// admit applies the service protection limits when switched on: requests in the window, then
-// requests in flight (Microsoft Learn, "Service protection API limits").
+// admit applies the service protection limits when switched on: requests in the window, time
+// spent serving in the window, then requests in flight (Microsoft Learn, "Service protection API
+// limits").
 func (e *Emulator) admit(env *environment) (release func(), retryAfter int, code string, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -387,12 +390,35 @@ func (e *Emulator) admit(env *environment) (release func(), retryAfter int, code
 		wait := window - now.Sub(env.recent[0])
 		return nil, int(math.Ceil(wait.Seconds())), "0x80072322", false
 	}
+	exec := l.ExecutionSeconds
+	if exec <= 0 {
+		exec = 1200
+	}
+	cut = 0
+	for cut < len(env.busy) && now.Sub(env.busy[cut].at) >= window {
+		cut++
+	}
+	env.busy = env.busy[cut:]
+	var spent time.Duration
+	for _, b := range env.busy {
+		spent += b.d
+	}
+	if spent.Seconds() >= exec {
+		wait := window - now.Sub(env.busy[0].at)
+		return nil, int(math.Ceil(wait.Seconds())), "0x80072321", false
+	}
 	if env.inFlight >= conc {
 		return nil, 1, "0x80072326", false
 	}
 	env.recent = append(env.recent, now)
 	env.inFlight++
-	return func() { e.mu.Lock(); env.inFlight--; e.mu.Unlock() }, 0, "", true
+	started := time.Now()
+	return func() {
+		e.mu.Lock()
+		env.inFlight--
+		env.busy = append(env.busy, execution{at: now, d: time.Since(started)})
+		e.mu.Unlock()
+	}, 0, "", true
 }
 
 func (e *Emulator) authenticate(r *http.Request) (token, bool) {

@@ -241,6 +241,12 @@ type environment struct {
 	// limits bookkeeping
 	recent   []time.Time
 	inFlight int
+	busy     []execution // time spent serving, for the execution-time limit
+}
+
+type execution struct {
+	at time.Time
+	d  time.Duration
 }
 
 func (e *environment) nextVersion() int { e.version++; return e.version }
