@@ -1,13 +1,20 @@
 // Command bench runs the scale benchmark (make bench): the real manager, out of process, against a
-// local control plane, with the fleet size and the manager's client limits as flags.
+// local control plane, with the fleet size and the manager's client limits as flags. With -sweep it
+// runs the bench once per --max-concurrent-reconciles and client limit and prints a table.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -15,6 +22,11 @@ import (
 
 	"github.com/accessplane/dataverse-access-operator/test/bench"
 )
+
+// unlimited is what the sweep passes for "no client-side limit": a bucket no run can drain. The
+// manager shares one token bucket built from --kube-api-qps whatever its sign, so a negative
+// value is not "off" there.
+const unlimitedQPS, unlimitedBurst = 1e6, 1_000_000
 
 func main() {
 	var cfg bench.Config
@@ -27,18 +39,147 @@ func main() {
 	flag.Float64Var(&cfg.QPS, "kube-api-qps", 100, "The manager's --kube-api-qps.")
 	flag.IntVar(&cfg.Burst, "kube-api-burst", 200, "The manager's --kube-api-burst.")
 	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "The manager's --max-concurrent-reconciles.")
-	flag.DurationVar(&cfg.Idle, "idle", time.Minute, "How long to count writes after convergence.")
+	flag.DurationVar(&cfg.Idle, "idle", time.Minute, "How long to count writes after convergence (-sweep: 10s unless set).")
 	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "How long convergence may take.")
-	flag.StringVar(&cfg.WorkDir, "workdir", "bin/bench", "Where the kubeconfig, manager binary and log go.")
+	flag.StringVar(&cfg.WorkDir, "workdir", "bin/bench", "Where the kubeconfig, manager binary, its log and the profiles go (-sweep: one directory per run inside).")
+	flag.DurationVar(&cfg.SampleInterval, "sample-interval", 500*time.Millisecond, "How often to scrape the manager's work-queue depths.")
+	sweep := flag.Bool("sweep", false, "Run once per -sweep-concurrency and -sweep-limits value and print one table row per run. Unless the size flags are set, a smaller fleet: 5 environments x 100 users, 100 application users, 50 roles, 25 teams.")
+	sweepConcurrency := flag.String("sweep-concurrency", "1,2,4,8", "-sweep: --max-concurrent-reconciles values.")
+	sweepLimits := flag.String("sweep-limits", "50/100,100/200,200/400,unlimited", "-sweep: --kube-api-qps/--kube-api-burst pairs; \"unlimited\" is a bucket no run drains.")
+	sweepCross := flag.Bool("sweep-cross", false, "-sweep: every combination (16 runs by default). Without it, each concurrency at -kube-api-qps/-kube-api-burst, then each limit at -max-concurrent-reconciles (7 runs by default).")
 	flag.Parse()
 	log.SetLogger(logr.Discard()) // the bench's own clients have nothing to say
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
+	if *sweep {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if err := runSweep(ctx, cfg, set, *sweepConcurrency, *sweepLimits, *sweepCross, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	res, err := bench.Run(ctx, cfg, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 	bench.Print(os.Stdout, res)
+}
+
+type limit struct {
+	qps   float64
+	burst int
+	label string
+}
+
+func parseSweep(concurrency, limits string) ([]int, []limit, error) {
+	var cs []int
+	for _, f := range strings.Split(concurrency, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, nil, fmt.Errorf("-sweep-concurrency: %q is not a positive number", f)
+		}
+		cs = append(cs, n)
+	}
+	var ls []limit
+	for _, f := range strings.Split(limits, ",") {
+		f = strings.TrimSpace(f)
+		if f == "unlimited" {
+			ls = append(ls, limit{unlimitedQPS, unlimitedBurst, f})
+			continue
+		}
+		q, b, ok := strings.Cut(f, "/")
+		qps, err1 := strconv.ParseFloat(q, 64)
+		burst, err2 := strconv.Atoi(b)
+		if !ok || err1 != nil || err2 != nil || qps <= 0 || burst < 1 {
+			return nil, nil, fmt.Errorf("-sweep-limits: %q is not QPS/burst or unlimited", f)
+		}
+		ls = append(ls, limit{qps, burst, f})
+	}
+	return cs, ls, nil
+}
+
+// runSweep runs the bench per setting; rows go to out as each run ends, progress to progress.
+func runSweep(ctx context.Context, base bench.Config, set map[string]bool, concurrency, limits string, cross bool, out, progress io.Writer) error {
+	cs, ls, err := parseSweep(concurrency, limits)
+	if err != nil {
+		return err
+	}
+	// Unless the size flags are set, a smaller fleet than a single run's.
+	for name, v := range map[string]struct {
+		p     *int
+		small int
+	}{
+		"environments": {&base.Environments, 5}, "users-per-environment": {&base.UsersPerEnvironment, 100},
+		"noninteractive-per-environment": {&base.NonInteractivePerEnv, 10}, "application-users": {&base.ApplicationUsers, 100},
+		"roles": {&base.Roles, 50}, "teams": {&base.Teams, 25},
+	} {
+		if !set[name] {
+			*v.p = v.small
+		}
+	}
+	if !set["idle"] {
+		base.Idle = 10 * time.Second
+	}
+	baseLimit := limit{base.QPS, base.Burst, fmt.Sprintf("%g/%d", base.QPS, base.Burst)}
+	var runs []bench.Config
+	add := func(c int, l limit) {
+		r := base
+		r.MaxConcurrentReconciles, r.QPS, r.Burst = c, l.qps, l.burst
+		for _, have := range runs {
+			if have.MaxConcurrentReconciles == c && have.QPS == l.qps && have.Burst == l.burst {
+				return
+			}
+		}
+		runs = append(runs, r)
+	}
+	if cross {
+		for _, c := range cs {
+			for _, l := range ls {
+				add(c, l)
+			}
+		}
+	} else {
+		for _, c := range cs {
+			add(c, baseLimit)
+		}
+		for _, l := range ls {
+			add(base.MaxConcurrentReconciles, l)
+		}
+	}
+	fmt.Fprintf(progress, "bench: sweep of %d runs, %d environments x %d users, %d application users, %d roles, %d teams each\n",
+		len(runs), base.Environments, base.UsersPerEnvironment, base.ApplicationUsers, base.Roles, base.Teams)
+	fmt.Fprintf(out, "| concurrency | QPS / burst | objects | convergence | floor | unthrottled floor | conv/floor | conv/unthrottled | writes/object | idle writes | peak RSS |\n")
+	fmt.Fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var results []bench.Result
+	for i, r := range runs {
+		label := fmt.Sprintf("%g/%d", r.QPS, r.Burst)
+		if r.QPS >= unlimitedQPS {
+			label = "unlimited"
+		}
+		r.WorkDir = filepath.Join(base.WorkDir, fmt.Sprintf("sweep-%02d-c%d-q%s", i+1, r.MaxConcurrentReconciles, strings.ReplaceAll(label, "/", "-")))
+		fmt.Fprintf(progress, "bench: sweep run %d/%d: --max-concurrent-reconciles=%d, limits %s\n", i+1, len(runs), r.MaxConcurrentReconciles, label)
+		res, err := bench.Run(ctx, r, progress)
+		if err != nil {
+			return fmt.Errorf("sweep run %d (concurrency %d, %s): %w", i+1, r.MaxConcurrentReconciles, label, err)
+		}
+		bench.Print(progress, res) // the whole report of each run, breakdown included, for the log
+		results = append(results, res)
+		fmt.Fprintf(out, "| %d | %s | %d | %.1f s | %.1f s | %.1f s | %s | %s | %.2f | %d | %.0f MiB |\n", r.MaxConcurrentReconciles, label, res.Objects,
+			res.ConvergenceSeconds, res.FloorSeconds, res.UnthrottledFloorSeconds, ratio(res.ConvergenceToFloor), ratio(res.ConvergenceToUnthrottledFloor),
+			res.WritesPerObject, res.IdleWrites, float64(res.PeakRSSBytes)/(1<<20))
+	}
+	line, _ := json.Marshal(results)
+	fmt.Fprintln(out, string(line))
+	return nil
+}
+
+func ratio(r float64) string {
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r)
 }

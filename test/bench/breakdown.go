@@ -38,6 +38,7 @@ type Breakdown struct {
 	CPUTop       []string `json:"-"`
 	CPUTopCum    []string `json:"-"`
 	BlockTop     []string `json:"-"`
+	BlockInside  []string `json:"-"`
 	ProfileNote  string   `json:"profileNote,omitempty"`
 }
 
@@ -340,6 +341,17 @@ func (p *profiler) finish(ctx context.Context, b *Breakdown) error {
 	b.CPUTop = topFunctions(cpu, "cpu", 10, leaf, time.Duration(cpu.DurationNanos))
 	b.CPUTopCum = topFunctions(cpu, "cpu", 10, nil, time.Duration(cpu.DurationNanos))
 	b.BlockTop = topFunctions(block, "delay", 10, blockedAt, 0)
+	// Inside reconciles only: what the workers waited on while they had work (the rate limiter,
+	// the API server's answers, locks), rather than idle goroutines waiting for events.
+	inside := block.Copy()
+	kept := inside.Sample[:0]
+	for _, s := range inside.Sample {
+		if inReconcile(s) {
+			kept = append(kept, s)
+		}
+	}
+	inside.Sample = kept
+	b.BlockInside = topFunctions(inside, "delay", 10, blockedInReconcile, 0)
 	return nil
 }
 
@@ -375,6 +387,67 @@ func blockedAt(s *profile.Sample) []string {
 	return leaf(s)
 }
 
+func inReconcile(s *profile.Sample) bool {
+	for _, loc := range s.Location {
+		for _, l := range loc.Line {
+			if l.Function != nil && strings.Contains(l.Function.Name, "reconcileHandler") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// blockedInReconcile names the waiting call and the operator's function that made it.
+func blockedInReconcile(s *profile.Sample) []string {
+	site := blockedAt(s)
+	for _, loc := range s.Location {
+		for _, l := range loc.Line {
+			if l.Function != nil && strings.HasPrefix(l.Function.Name, modulePrefix) && len(site) == 1 && site[0] != l.Function.Name {
+				return []string{site[0] + " <- " + l.Function.Name}
+			}
+		}
+	}
+	return site
+}
+
+// shortName drops the module path, and the type arguments of a generic function but the kind
+// it is instantiated for (scaffold[PlatformUser].writeStatus).
+func shortName(f string) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(f, '[')
+		if open < 0 {
+			b.WriteString(f)
+			break
+		}
+		depth, end := 0, len(f)
+		for i := open; i < len(f); i++ {
+			if f[i] == '[' {
+				depth++
+			} else if f[i] == ']' {
+				if depth--; depth == 0 {
+					end = i
+					break
+				}
+			}
+		}
+		args := f[open:min(end+1, len(f))]
+		b.WriteString(f[:open])
+		if i := strings.LastIndex(args, "v1alpha1."); i >= 0 {
+			kind := args[i+len("v1alpha1."):]
+			if j := strings.IndexFunc(kind, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }); j >= 0 {
+				kind = kind[:j]
+			}
+			b.WriteString("[" + kind + "]")
+		} else {
+			b.WriteString("[...]")
+		}
+		f = f[min(end+1, len(f)):]
+	}
+	return strings.ReplaceAll(b.String(), modulePrefix, "")
+}
+
 // topFunctions lists the n functions with the most of the sample type (flat by attribute, or
 // cumulative when attribute is nil), as "share value function" lines.
 func topFunctions(p *profile.Profile, sampleType string, n int, attribute func(*profile.Sample) []string, wall time.Duration) []string {
@@ -399,15 +472,21 @@ func topFunctions(p *profile.Profile, sampleType string, n int, attribute func(*
 			seen := map[string]bool{}
 			for _, loc := range s.Location {
 				for _, l := range loc.Line {
-					if l.Function != nil && !seen[l.Function.Name] && l.Function.Name != "runtime.goexit" {
+					// The controller's own work loop is in every reconcile's stack: leave it out.
+					if l.Function != nil && !seen[l.Function.Name] && l.Function.Name != "runtime.goexit" &&
+						!strings.HasPrefix(l.Function.Name, "sigs.k8s.io/controller-runtime/pkg/internal/controller.") {
 						seen[l.Function.Name] = true
 						fns = append(fns, l.Function.Name)
 					}
 				}
 			}
 		}
+		seen := map[string]bool{}
 		for _, f := range fns {
-			per[f] += v
+			if f = shortName(f); !seen[f] {
+				seen[f] = true
+				per[f] += v
+			}
 		}
 	}
 	names := make([]string, 0, len(per))
@@ -434,7 +513,7 @@ func topFunctions(p *profile.Profile, sampleType string, n int, attribute func(*
 		if total > 0 {
 			share = 100 * float64(per[f]) / float64(total)
 		}
-		out = append(out, fmt.Sprintf("%5.1f%% %10s  %s", share, time.Duration(per[f]).Round(time.Millisecond), strings.TrimPrefix(f, modulePrefix)))
+		out = append(out, fmt.Sprintf("%5.1f%% %10s  %s", share, time.Duration(per[f]).Round(time.Millisecond), f))
 	}
 	return out
 }
@@ -504,7 +583,11 @@ func printBreakdown(out io.Writer, b Breakdown) {
 		for _, l := range b.CPUTopCum[1:] {
 			fmt.Fprintf(out, "    %s\n", l)
 		}
-		fmt.Fprintf(out, "  manager blocking during convergence, top 10 call sites that waited (%s; %s):\n", b.BlockTop[0], b.BlockProfile)
+		fmt.Fprintf(out, "  manager blocking inside reconciles, top 10 waits (%s of blocking; <- the operator's caller):\n", b.BlockInside[0])
+		for _, l := range b.BlockInside[1:] {
+			fmt.Fprintf(out, "    %s\n", l)
+		}
+		fmt.Fprintf(out, "  manager blocking, all goroutines (idle informers and workers included), top 10 call sites (%s; %s):\n", b.BlockTop[0], b.BlockProfile)
 		for _, l := range b.BlockTop[1:] {
 			fmt.Fprintf(out, "    %s\n", l)
 		}
