@@ -75,6 +75,40 @@ var _ = Describe("License seats", func() {
 		Expect(c.Status.Enabled).To(BeTrue())
 		Expect(c.Status.Access).To(Equal(accessv1alpha1.AccessFull), "AM1: ReadWrite gives full access as the roles allow")
 	})
+
+	It("LI1: seats are never taken back: lowering the seats below those held keeps every holder and stalls the Environment with SeatsBelowUsage until use falls below the offer", func() {
+		ns := newNamespace()
+		const env = "sales"
+		create(environment(ns, env, func(e *accessv1alpha1.Environment) {
+			e.Spec.Licenses = []accessv1alpha1.LicenseSeats{{SKU: "PLAN1", Seats: 3}}
+		}), role(ns, "seller", env))
+		for _, n := range []string{"a", "b", "c"} {
+			create(user(ns, n, env, withLicense("PLAN1"), withRoles("seller")))
+		}
+		Eventually(func() []string { h, _ := seatLedger(ns, env, "PLAN1"); return h }).Should(Equal([]string{"a", "b", "c"}))
+		e := environment(ns, env)
+		Eventually(readyReason(e)).Should(Equal("True"))
+
+		update(e, func(e *accessv1alpha1.Environment) { e.Spec.Licenses[0].Seats = 1 })
+		Eventually(readyReason(e)).Should(Equal(accessv1alpha1.ReasonSeatsBelowUsage))
+		Expect(stalledReason(e)).To(Equal(accessv1alpha1.ReasonSeatsBelowUsage))
+		Expect(condition(e, accessv1alpha1.ConditionReady).Message).To(ContainSubstring("PLAN1 has 3 seat(s) held and 1 offered"))
+		Consistently(func() []string { h, _ := seatLedger(ns, env, "PLAN1"); return h }, "1s").Should(Equal([]string{"a", "b", "c"}), "LI1: no holder loses its seat")
+		for _, n := range []string{"a", "b", "c"} {
+			Expect(readyReason(platformUser(ns, n))()).To(Equal("True"), n)
+		}
+
+		By("a new licensed user waits while use is above the offer")
+		create(user(ns, "d", env, withLicense("PLAN1"), withRoles("seller")))
+		Eventually(readyReason(platformUser(ns, "d"))).Should(Equal(accessv1alpha1.ReasonSeatsExhausted))
+
+		By("use falling to the offer makes the Environment Ready again, still without a grant to d")
+		for _, n := range []string{"b", "c"} {
+			update(platformUser(ns, n), func(u *accessv1alpha1.PlatformUser) { u.Spec.License = "" })
+		}
+		Eventually(readyReason(e)).Should(Equal("True"))
+		Consistently(func() []string { h, _ := seatLedger(ns, env, "PLAN1"); return h }, "1s").Should(Equal([]string{"a"}))
+	})
 })
 
 var _ = Describe("Enablement", func() {
@@ -135,6 +169,27 @@ var _ = Describe("Enablement", func() {
 		Expect(stalledReason(u)).To(Equal(accessv1alpha1.ReasonNoSecurityRole))
 		Expect(condition(u, accessv1alpha1.ConditionReady).Message).To(ContainSubstring("to remove access, remove sg-corp from spec.securityGroups instead of removing its roles"))
 		Expect(u.Status.Access).To(Equal(accessv1alpha1.AccessNoAccess))
+		Expect(checkAccess(ns, "u").Access).To(Equal(u.Status.Access), "AM4: check-access and status.access give one answer for an enabled user with no role")
+	})
+
+	It("EN6: a user disabled the recommended way (leaving the security group) keeps its roles and stays Ready; only a role added while it is disabled is refused", func() {
+		create(role(ns, "extra", env))
+		u := user(ns, "u", env, withLicense("PLAN1"), withRoles("worker"), inGroup)
+		create(u)
+		Eventually(readyReason(u)).Should(Equal("True"))
+		Expect(u.Status.AssignedRoles).To(Equal([]string{"worker"}))
+
+		update(u, func(u *accessv1alpha1.PlatformUser) { u.Spec.SecurityGroups, u.Spec.Enabled = nil, false })
+		Eventually(func() bool { _ = readyReason(u)(); return u.Status.Enabled }).Should(BeFalse())
+		Eventually(readyReason(u)).Should(Equal("True"), "EN6: disabled as intended, its roles kept")
+		Expect(u.Status.EffectiveRoles).To(ConsistOf(accessv1alpha1.EffectiveRole{Name: "worker", RoleName: "worker", Source: "Direct"}))
+		Expect(condition(u, accessv1alpha1.ConditionReady).Message).To(ContainSubstring("keeps its 1 assigned role(s)"))
+
+		update(u, func(u *accessv1alpha1.PlatformUser) { u.Spec.SecurityRoles = []string{"worker", "extra"} })
+		Eventually(readyReason(u)).Should(Equal(accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
+		Expect(stalledReason(u)).To(Equal(accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
+		Expect(condition(u, accessv1alpha1.ConditionReady).Message).To(ContainSubstring("so extra cannot be assigned (EN6); the roles assigned before it was disabled (worker) stay assigned"))
+		Expect(u.Status.EffectiveRoles).To(ConsistOf(accessv1alpha1.EffectiveRole{Name: "worker", RoleName: "worker", Source: "Direct"}), "the other roles stay assigned")
 	})
 
 	It("EN6: roles on a disabled user are refused unless the environment allows it", func() {
@@ -154,7 +209,7 @@ var _ = Describe("Enablement", func() {
 		Expect(u.Status.EffectiveRoles).To(ConsistOf(accessv1alpha1.EffectiveRole{Name: "worker", RoleName: "worker", Source: "Direct"}))
 	})
 
-	It("EN7: enabling a user that was disabled records that it needs a new invitation", func() {
+	It("EN7: enabling a user that was enabled before and then disabled records that it needs a new invitation; a new user's first enablement does not", func() {
 		u := user(ns, "u", env, withLicense("PLAN1"), withRoles("worker"), func(u *accessv1alpha1.PlatformUser) { u.Spec.Enabled = false })
 		create(u)
 		Eventually(readyReason(u)).Should(Equal(accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
@@ -163,7 +218,16 @@ var _ = Describe("Enablement", func() {
 			u.Spec.SecurityGroups = []string{"sg-corp"}
 		})
 		Eventually(readyReason(u)).Should(Equal("True"))
-		Eventually(func() []string { return eventReasons(ns, "u") }).Should(ContainElement("Enabled"))
+		Expect(u.Status.FirstEnabledTime).NotTo(BeNil())
+		Consistently(func() []string { return eventReasons(ns, "u") }, "1s").ShouldNot(ContainElement("Enabled"), "EN7: a first enablement needs no re-invitation")
+
+		update(u, func(u *accessv1alpha1.PlatformUser) { u.Spec.Enabled, u.Spec.SecurityGroups = false, nil })
+		Eventually(func() bool { _ = readyReason(u)(); return u.Status.Enabled }).Should(BeFalse())
+		update(u, func(u *accessv1alpha1.PlatformUser) {
+			u.Spec.Enabled, u.Spec.SecurityGroups = true, []string{"sg-corp"}
+		})
+		Eventually(readyReason(u)).Should(Equal("True"))
+		Eventually(func() []string { return eventReasons(ns, "u") }).Should(ContainElement("Enabled"), "EN7: enabled again")
 	})
 
 	It("AM7: an ApplicationUser needs no license and disabling it records a Warning that integrations break", func() {

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
 
 // reconcileDelete holds an Environment's deletion until no user, role or team of it is left
@@ -25,12 +25,9 @@ func (r *EnvironmentReconciler) reconcileDelete(ctx context.Context, env *access
 	}
 	if len(waiting) > 0 {
 		before := env.DeepCopy()
-		conds := conditions{list: &env.Status.Conditions, generation: env.Generation}
-		conds.apply(stalledBy(accessv1alpha1.ReasonDeletionBlocked,
-			fmt.Sprintf("environment %s is being deleted and waits for %s that still reference it (EV4): delete them, e.g. kubectl delete %s -n %s",
-				env.Name, strings.Join(waiting, ", "), "puser,appuser,ppteam,secrole -l <selector>", env.Namespace)))
+		env.Status = decide.EnvironmentDeletion(env, waiting)
 		// Dependents' deletions re-trigger this reconcile; the requeue is a safety net only.
-		return ctrl.Result{RequeueAfter: time.Minute}, r.writeStatus(ctx, before, env)
+		return ctrl.Result{RequeueAfter: time.Minute}, r.scaffold().writeStatus(ctx, before, env)
 	}
 	for i := range builtIns {
 		if err := r.Delete(ctx, &builtIns[i]); client.IgnoreNotFound(err) != nil {
@@ -57,7 +54,7 @@ func (r *EnvironmentReconciler) dependents(ctx context.Context, env *accessv1alp
 	var builtIns []accessv1alpha1.SecurityRole
 	custom := 0
 	for _, role := range roles.Items {
-		if role.Labels[builtInLabel] == env.Name {
+		if role.Labels[decide.BuiltInLabel] == env.Name {
 			builtIns = append(builtIns, role)
 		} else {
 			custom++

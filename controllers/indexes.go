@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
 
 // Field indexes let a change reach exactly the objects that depend on it.
@@ -37,8 +38,6 @@ const (
 )
 
 func key(parts ...string) string { return strings.Join(parts, "/") }
-
-func lowerKey(env, name string) string { return key(env, strings.ToLower(name)) }
 
 type indexSpec struct {
 	obj     client.Object
@@ -78,15 +77,15 @@ func indexes() []indexSpec {
 		}},
 		{&accessv1alpha1.PlatformUser{}, indexUserKey, func(o client.Object) []string {
 			u := o.(*accessv1alpha1.PlatformUser)
-			return []string{lowerKey(u.Spec.EnvironmentName, u.Spec.UserName)}
+			return []string{decide.UserKey(u)}
 		}},
 		{&accessv1alpha1.ApplicationUser{}, indexAppKey, func(o client.Object) []string {
 			u := o.(*accessv1alpha1.ApplicationUser)
-			return []string{lowerKey(u.Spec.EnvironmentName, u.Spec.ApplicationID)}
+			return []string{decide.ApplicationKey(u)}
 		}},
 		{&accessv1alpha1.SecurityRole{}, indexRoleKey, func(o client.Object) []string {
 			r := o.(*accessv1alpha1.SecurityRole)
-			return []string{lowerKey(r.Spec.EnvironmentName, r.DisplayRoleName())}
+			return []string{decide.RoleKey(r)}
 		}},
 		{&accessv1alpha1.Team{}, indexMembers, func(o client.Object) []string {
 			return o.(*accessv1alpha1.Team).Spec.Members
@@ -122,7 +121,7 @@ func indexes() []indexSpec {
 // indexed so that the roles' creation reaches the user.
 func expectedBuiltInRoles(u *accessv1alpha1.PlatformUser) []string {
 	var out []string
-	if grantsSystemAdministrator(u.Spec.AdministratorRoles) != "" {
+	if decide.GrantsSystemAdministrator(u.Spec.AdministratorRoles) != "" {
 		out = append(out, accessv1alpha1.SystemAdministratorRoleName(u.Spec.EnvironmentName))
 	}
 	if u.Spec.Stub {
@@ -210,18 +209,9 @@ func claimedBefore(ctx context.Context, c client.Reader, list client.ObjectList,
 		return nil, err
 	}
 	for _, o := range objectsOf(list) {
-		if o.GetName() != self.GetName() && (keep == nil || keep(o)) && olderThan(o, self) {
+		if o.GetName() != self.GetName() && (keep == nil || keep(o)) && decide.Older(o, self) {
 			return o, nil
 		}
 	}
 	return nil, nil
-}
-
-// olderThan orders objects by creation time, name as tie-break.
-func olderThan(a, b client.Object) bool {
-	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
-	if !ta.Equal(&tb) {
-		return ta.Before(&tb)
-	}
-	return a.GetName() < b.GetName()
 }

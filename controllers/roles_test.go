@@ -312,6 +312,14 @@ var _ = Describe("Security roles", func() {
 			Expect(conditionOf(u, accessv1alpha1.ConditionEnabled)()).To(Equal("False/"+accessv1alpha1.ReasonStubUser), c.user)
 			Expect(conditionOf(u, accessv1alpha1.ConditionRolesAssigned)()).To(Equal("True/"+accessv1alpha1.ReasonRolesAssigned), "EN6: the stub default role is exempt")
 		}
+
+		By("EN6: a role listed on a stub is an assignment to a disabled user")
+		create(role(ns, "seller", "d365"), user(ns, "imported-with-role", "d365", stub, withRoles("seller")))
+		u := platformUser(ns, "imported-with-role")
+		Eventually(readyReason(u)).Should(Equal(accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
+		Expect(stalledReason(u)).To(Equal(accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
+		Expect(u.Status.EffectiveRoles).To(ConsistOf(accessv1alpha1.EffectiveRole{Name: "d365-salesperson", RoleName: "Salesperson", Source: string(accessv1alpha1.RoleSourceStubDefault)}),
+			"AM8: the stub default role stays")
 	})
 
 	It("SR9: a newer role with the same name in the same business unit is DuplicateRoleName until the older is deleted; the same name in another unit or environment is fine", func() {
@@ -348,7 +356,7 @@ var _ = Describe("Security roles", func() {
 		Eventually(readyReason(newer)).Should(Equal("True"))
 	})
 
-	It("SR7: new roles default to DirectUserBasicAndTeam; the built-in <env>-system-administrator has it fixed; built-in roles are recreated when deleted and reverted when edited", func() {
+	It("SR7: new roles default to DirectUserBasicAndTeam; the built-in <env>-system-administrator has it fixed, the other built-ins keep a changed one; built-in roles are recreated when deleted and their privileges reverted when edited", func() {
 		create(environment(ns, env), role(ns, "plain", env),
 			user(ns, "admin", env, withLicense("PLAN1"), func(u *accessv1alpha1.PlatformUser) {
 				u.Spec.AdministratorRoles = []accessv1alpha1.AdministratorRole{accessv1alpha1.AdminGlobal}
@@ -392,16 +400,22 @@ var _ = Describe("Security roles", func() {
 		Eventually(readyReason(admin)).Should(Equal("True"), "AM9: its administrator still holds it")
 		Expect(admin.Status.EffectiveRoles).To(HaveLen(1))
 
-		By("editing the built-in Basic User: the environment reverts it")
+		By("editing the built-in Basic User: the environment reverts its privileges and keeps its changed inheritance (SR7)")
 		Eventually(readyReason(basic)).Should(Equal("True"))
 		update(basic, func(r *accessv1alpha1.SecurityRole) {
 			r.Spec.Tables = []accessv1alpha1.TablePermission{{Table: "account", PermissionSetting: accessv1alpha1.PermissionFullAccess}}
 			r.Spec.MemberPrivilegeInheritance = accessv1alpha1.InheritTeamPrivilegesOnly
 		})
+		want := access.BuiltInRoleSpec(env, accessv1alpha1.BuiltInBasicUser)
+		want.MemberPrivilegeInheritance = accessv1alpha1.InheritTeamPrivilegesOnly
 		Eventually(func() accessv1alpha1.SecurityRoleSpec {
 			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(basic), basic)).To(Succeed())
 			return basic.Spec
-		}).Should(Equal(access.BuiltInRoleSpec(env, accessv1alpha1.BuiltInBasicUser)))
+		}).Should(Equal(want))
+		Consistently(func() accessv1alpha1.MemberPrivilegeInheritance {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(basic), basic)).To(Succeed())
+			return basic.Spec.MemberPrivilegeInheritance
+		}, "1s").Should(Equal(accessv1alpha1.InheritTeamPrivilegesOnly), "SR7: inheritance can be changed on every built-in role but System Administrator")
 	})
 
 	It("SR2 SR4: legacy level names and presets show as canonical, expanded levels in status.tables", func() {
@@ -468,7 +482,8 @@ var _ = Describe("Security roles", func() {
 
 		outside := platformUser(ns, "outside")
 		Eventually(readyReason(outside)).Should(Equal(accessv1alpha1.ReasonNotInSecurityGroup))
-		Expect(conditionOf(outside, accessv1alpha1.ConditionRolesAssigned)()).To(Equal("False/" + accessv1alpha1.ReasonRoleAssignmentToDisabledUser))
+		Expect(conditionOf(outside, accessv1alpha1.ConditionRolesAssigned)()).To(Equal("False/"+accessv1alpha1.ReasonAwaitingEnablement), "EN6: meant to be enabled, its roles wait for it")
+		Expect(stalledReason(outside)).To(Equal(accessv1alpha1.ReasonNotInSecurityGroup))
 
 		Eventually(readyReason(platformUser(ns, "idle"))).Should(Equal("True"))
 

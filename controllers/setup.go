@@ -4,6 +4,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,6 +40,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := registerIndexes(context.Background(), mgr); err != nil {
 		return err
 	}
+	if err := registerUsersCollector(mgr.GetCache()); err != nil {
+		return err
+	}
 	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
 	c := mgr.GetClient()
 	for _, r := range []interface {
@@ -51,4 +59,15 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// registerUsersCollector registers the users gauge once per process: envtest suites start several
+// managers in one process, and the registry is global.
+func registerUsersCollector(r client.Reader) error {
+	err := metrics.Registry.Register(newUsersCollector(r))
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		return nil
+	}
+	return err
 }

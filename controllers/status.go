@@ -3,94 +3,98 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
 
-// verdict is the outcome of a reconcile for the Ready and Stalled conditions: Ready when reason
-// is ReasonReady; stalled when only a person can fix it (kstatus reports Failed); otherwise the
-// operator is still working (InProgress).
-type verdict struct {
-	reason  string
-	message string
-	stalled bool
+// decided is what a kind's decide step returns besides the status it set on the object.
+type decided struct {
+	events       []decide.Event
+	requeueAfter time.Duration
+	// deferWrite skips the status write: the decision says a write now would be overwritten soon
+	// (decide.PlatformUserOutcome.Defer, decide.EnvironmentOutcome.Defer).
+	deferWrite bool
 }
 
-func ready(message string) verdict {
-	return verdict{reason: accessv1alpha1.ReasonReady, message: message}
+// scaffold is the reconcile every kind shares: get the object, hand a deleting one to onDelete,
+// read and decide (decide sets the object's status), write the status only when it differs,
+// record the decided events. Reconcilers supply the read-and-decide step and little else.
+type scaffold[T any, P interface {
+	*T
+	client.Object
+}] struct {
+	client   client.Client
+	recorder events.EventRecorder
+	// decide reads what the object's decision needs and sets obj's status from it.
+	decide func(ctx context.Context, obj P) (decided, error)
+	// status returns the status struct, for the "only when it differs" comparison.
+	status func(P) any
+	// onDelete handles an object being deleted; nil leaves it alone.
+	onDelete func(ctx context.Context, obj P) (ctrl.Result, error)
+	// onGone runs when the object no longer exists.
+	onGone func(key client.ObjectKey)
+	// optimisticLock refuses a status computed from a stale read (the Environment's ledger, EV1).
+	optimisticLock bool
 }
 
-// stalledBy is a problem only a person can fix: a missing reference, a full limit, a contradiction.
-func stalledBy(reason, message string) verdict {
-	return verdict{reason: reason, message: message, stalled: true}
-}
-
-// waitingFor is a state the operator will leave by itself (another reconcile has yet to run).
-func waitingFor(reason, message string) verdict { return verdict{reason: reason, message: message} }
-
-func (v verdict) isReady() bool { return v.reason == accessv1alpha1.ReasonReady }
-
-// conditions sets conditions with the object's generation; meta.SetStatusCondition keeps
-// lastTransitionTime unless the status flips, so a reconcile that changes nothing writes nothing.
-type conditions struct {
-	list       *[]metav1.Condition
-	generation int64
-}
-
-func (c conditions) set(condType string, status bool, reason, message string) {
-	s := metav1.ConditionFalse
-	if status {
-		s = metav1.ConditionTrue
+func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := P(new(T))
+	if err := s.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) && s.onGone != nil {
+			s.onGone(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	meta.SetStatusCondition(c.list, metav1.Condition{
-		Type: condType, Status: s, Reason: reason, Message: message, ObservedGeneration: c.generation,
-	})
-}
-
-func (c conditions) remove(condType string) { meta.RemoveStatusCondition(c.list, condType) }
-
-// apply writes Ready and Stalled from a verdict. Stalled is removed rather than set False when
-// the object is Ready, so `kubectl get` and kstatus show the fewest conditions.
-func (c conditions) apply(v verdict) {
-	c.set(accessv1alpha1.ConditionReady, v.isReady(), v.reason, v.message)
-	if v.stalled {
-		c.set(accessv1alpha1.ConditionStalled, true, v.reason, v.message)
-	} else {
-		c.remove(accessv1alpha1.ConditionStalled)
+	if !obj.GetDeletionTimestamp().IsZero() {
+		if s.onDelete == nil {
+			return ctrl.Result{}, nil
+		}
+		return s.onDelete(ctx, obj)
 	}
-}
-
-// setRolesAssigned writes a principal's RolesAssigned condition: the first problem with its roles,
-// or how many it holds.
-func (c conditions) setRolesAssigned(problem *verdict, roles int) {
-	if problem != nil {
-		c.set(accessv1alpha1.ConditionRolesAssigned, false, problem.reason, problem.message)
-		return
+	before := obj.DeepCopyObject().(P)
+	out, err := s.decide(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	c.set(accessv1alpha1.ConditionRolesAssigned, true, accessv1alpha1.ReasonRolesAssigned, fmt.Sprintf("%d effective role(s)", roles))
+	if out.deferWrite {
+		return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
+	}
+	if err := s.writeStatus(ctx, before, obj); err != nil {
+		return ctrl.Result{}, err
+	}
+	if s.recorder != nil {
+		for _, e := range out.events {
+			s.recorder.Eventf(obj, nil, e.Type, e.Reason, e.Action, "%s", e.Message)
+		}
+	}
+	return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
 }
 
-// isTrue reports whether the condition of that type is True.
-func isTrue(list []metav1.Condition, condType string) bool {
-	return meta.IsStatusConditionTrue(list, condType)
-}
-
-// patchStatus writes the status of obj when it differs from before, and only then: no write when
-// nothing changed. getStatus returns the status struct to compare.
+// writeStatus patches obj's status when it differs from before, and only then.
 //
 // ownStatusRevisits: before is read from the cache, which can lag the reconciler's own last
 // write, so "unchanged" may be judged against a stale status and a needed write skipped. Every
 // reconciler therefore watches its own kind unfiltered: once the cache catches up with a status
 // write, the object is reconciled again against what the server holds, and that reconcile writes
 // nothing unless the status really differs.
-func patchStatus(ctx context.Context, c client.Client, before, obj client.Object, getStatus func(client.Object) any, opts ...client.MergeFromOption) error {
-	if equality.Semantic.DeepEqual(getStatus(before), getStatus(obj)) {
+func (s scaffold[T, P]) writeStatus(ctx context.Context, before, obj P) error {
+	if equality.Semantic.DeepEqual(s.status(before), s.status(obj)) {
 		return nil
 	}
-	return c.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...))
+	var opts []client.MergeFromOption
+	if s.optimisticLock {
+		opts = append(opts, client.MergeFromWithOptimisticLock{})
+	}
+	err := s.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...))
+	if apierrors.IsConflict(err) {
+		return fmt.Errorf("%s changed while its status was decided; deciding again: %w", obj.GetName(), err)
+	}
+	return client.IgnoreNotFound(err)
 }

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -15,92 +14,59 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
-	"github.com/accessplane/dataverse-access-operator/internal/butree"
+	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
 
-// TeamReconciler validates a team's references — environment, business unit, roles (SR5),
-// members — and counts its members: the listed users, or for a group team the users that list
-// its group in spec.securityGroups (TM1).
+// TeamReconciler reads a team's environment, roles and members and writes what decide.Team
+// decides (SR5, TM1, EV3).
 type TeamReconciler struct {
 	client.Client
 }
 
 func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	var team accessv1alpha1.Team
-	if err := r.Get(ctx, req.NamespacedName, &team); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	before := team.DeepCopy()
-	team.Status.ObservedGeneration = team.Generation
-	v, err := r.verdict(ctx, &team)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	conditions{list: &team.Status.Conditions, generation: team.Generation}.apply(v)
-	return ctrl.Result{}, client.IgnoreNotFound(patchStatus(ctx, r.Client, before, &team, func(o client.Object) any { return o.(*accessv1alpha1.Team).Status }))
+	return scaffold[accessv1alpha1.Team, *accessv1alpha1.Team]{
+		client: r.Client, decide: r.decide,
+		status: func(t *accessv1alpha1.Team) any { return t.Status },
+	}.reconcile(ctx, req)
 }
 
-func (r *TeamReconciler) verdict(ctx context.Context, team *accessv1alpha1.Team) (verdict, error) {
-	holder := "team " + team.Name
-	env, missing, err := environmentOf(ctx, r.Client, team.Namespace, team.Spec.EnvironmentName)
-	if err != nil {
-		return verdict{}, err
+func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) (decided, error) {
+	in := decide.TeamInput{Team: team}
+	var err error
+	if in.Environment, err = environmentOf(ctx, r.Client, team.Namespace, team.Spec.EnvironmentName); err != nil {
+		return decided{}, err
 	}
-	if missing != nil {
-		team.Status.MemberCount = 0
-		return *missing, nil
+	if in.Environment != nil {
+		if in.Roles, err = rolesNamed(ctx, r.Client, team.Namespace, team.Spec.SecurityRoles); err != nil {
+			return decided{}, err
+		}
+		if in.Users, err = r.candidates(ctx, team); err != nil {
+			return decided{}, err
+		}
 	}
-	tree := butree.Tree(env.BusinessUnitParents())
-	bu, buProblem := businessUnitOf(team.Spec.BusinessUnit, env, tree, holder)
-	team.Status.BusinessUnit = bu
-
-	members, missingMember, err := r.members(ctx, team)
-	if err != nil {
-		return verdict{}, err
-	}
-	team.Status.MemberCount = int32(members)
-	if buProblem != nil {
-		return *buProblem, nil
-	}
-	_, roleProblem, err := roleResolver{Reader: r.Client, env: env, tree: tree}.resolve(ctx, team.Namespace, bu, holder, team.Spec.SecurityRoles, "")
-	if err != nil {
-		return verdict{}, err
-	}
-	if roleProblem != nil {
-		return *roleProblem, nil
-	}
-	if missingMember != "" {
-		return stalledBy(accessv1alpha1.ReasonTeamMemberNotFound,
-			fmt.Sprintf("member %s of team %s is not a PlatformUser of environment %s: create it, or remove it from spec.members (EV3)", missingMember, team.Name, env.Name)), nil
-	}
-	return ready(fmt.Sprintf("%s team with %d member(s) and %d role(s)", team.Spec.Type, members, len(team.Spec.SecurityRoles))), nil
+	team.Status = decide.Team(in)
+	return decided{}, nil
 }
 
-// members counts the resolved members and names the first listed member that does not resolve.
-func (r *TeamReconciler) members(ctx context.Context, team *accessv1alpha1.Team) (int, string, error) {
+// candidates are the users that may be members: the listed ones that exist, or for a group team
+// the users that list its group (TM1).
+func (r *TeamReconciler) candidates(ctx context.Context, team *accessv1alpha1.Team) ([]accessv1alpha1.PlatformUser, error) {
 	if team.Spec.Type.IsGroupTeam() {
 		var users accessv1alpha1.PlatformUserList
-		if err := r.List(ctx, &users, client.InNamespace(team.Namespace), client.MatchingFields{indexUserGroups: groupKeyOf(team)}); err != nil {
-			return 0, "", err
-		}
-		return len(users.Items), "", nil
+		err := r.List(ctx, &users, client.InNamespace(team.Namespace), client.MatchingFields{indexUserGroups: groupKeyOf(team)})
+		return users.Items, err
 	}
-	count, missing := 0, ""
+	var out []accessv1alpha1.PlatformUser
 	for _, name := range team.Spec.Members {
 		var u accessv1alpha1.PlatformUser
-		err := r.Get(ctx, client.ObjectKey{Namespace: team.Namespace, Name: name}, &u)
-		switch {
-		case err == nil && u.Spec.EnvironmentName == team.Spec.EnvironmentName:
-			count++
-		case err == nil || apierrors.IsNotFound(err):
-			if missing == "" {
-				missing = name
-			}
-		default:
-			return 0, "", err
+		switch err := r.Get(ctx, client.ObjectKey{Namespace: team.Namespace, Name: name}, &u); {
+		case err == nil:
+			out = append(out, u)
+		case !apierrors.IsNotFound(err):
+			return nil, err
 		}
 	}
-	return count, missing, nil
+	return out, nil
 }
 
 func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {

@@ -91,7 +91,7 @@ var _ = Describe("Teams", func() {
 		Eventually(readyReason(platformUser(ns, "eve"))).Should(Equal("True"))
 	})
 
-	It("TM2 TM3: the same team role gives different check-access results with TeamPrivilegesOnly (via team, from the team's unit) and DirectUserBasicAndTeam (also a direct grant from the user's unit)", func() {
+	It("TM2 TM3: the same team role gives different check-access results with TeamPrivilegesOnly (via team, from the team's unit) and DirectUserBasicAndTeam (also a direct grant to the member, capped at User)", func() {
 		create(environment(ns, env, salesTree),
 			role(ns, "team-reader", env, roleUnit("hq"), roleTables(webresourceRead,
 				customTable("account", accessv1alpha1.TablePrivileges{Read: accessv1alpha1.AccessBusinessUnit, Write: accessv1alpha1.AccessUser})),
@@ -123,14 +123,14 @@ var _ = Describe("Teams", func() {
 		Expect(read.Grants).To(Equal([]access.Grant{viaTeam(accessv1alpha1.AccessBusinessUnit)}))
 		Expect(privilegeOf(tm2, "account", access.Write).Grants).To(Equal([]access.Grant{viaTeam(accessv1alpha1.AccessUser)}), "TM2: User level covers the team's records")
 
-		By("TM3: DirectUserBasicAndTeam adds a direct grant measured from ada's unit")
+		By("TM3: DirectUserBasicAndTeam adds a direct grant to ada at Basic (User) level only; BusinessUnit still comes through the team")
 		update(securityRole(ns, "team-reader"), func(r *accessv1alpha1.SecurityRole) {
 			r.Spec.MemberPrivilegeInheritance = accessv1alpha1.InheritDirectUserBasicAndTeam
 		})
 		tm3 := checkAccess(ns, "ada")
 		read = privilegeOf(tm3, "account", access.Read)
 		Expect(read.Level).To(Equal(accessv1alpha1.AccessBusinessUnit))
-		Expect(read.Grants).To(Equal([]access.Grant{direct(accessv1alpha1.AccessBusinessUnit), viaTeam(accessv1alpha1.AccessBusinessUnit)}))
+		Expect(read.Grants).To(Equal([]access.Grant{viaTeam(accessv1alpha1.AccessBusinessUnit), direct(accessv1alpha1.AccessUser)}))
 		Expect(privilegeOf(tm3, "account", access.Write).Grants).To(Equal([]access.Grant{direct(accessv1alpha1.AccessUser), viaTeam(accessv1alpha1.AccessUser)}))
 		Expect(tm3.Tables).NotTo(Equal(tm2.Tables), "TM2 and TM3 evaluate differently")
 

@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,8 +18,9 @@ import (
 type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 
 // environmentToDependents enqueues the objects of list's kind that belong to an Environment. On
-// an update, only a spec change or deletion concerns all of them; a ledger change concerns the
-// users whose place in it changed (picked by which), so a grant does not wake the whole environment.
+// an update, only a spec change or deletion concerns all of them (no dependent reads the
+// Environment's conditions); a ledger change concerns the users whose place in it changed (picked
+// by which), so a grant does not wake the whole environment.
 func environmentToDependents(c client.Reader, list func() client.ObjectList, which func(oldEnv, newEnv *accessv1alpha1.Environment) []string) handler.EventHandler {
 	all := func(ctx context.Context, env client.Object, q queue) {
 		for _, r := range requestsFor(ctx, c, list(), env.GetNamespace(), indexEnvironment, []string{env.GetName()}, types.NamespacedName{}) {
@@ -33,8 +32,7 @@ func environmentToDependents(c client.Reader, list func() client.ObjectList, whi
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) { all(ctx, e.Object, q) },
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
 			oldEnv, newEnv := e.ObjectOld.(*accessv1alpha1.Environment), e.ObjectNew.(*accessv1alpha1.Environment)
-			if oldEnv.Generation != newEnv.Generation || !oldEnv.DeletionTimestamp.Equal(newEnv.DeletionTimestamp) ||
-				isTrue(oldEnv.Status.Conditions, accessv1alpha1.ConditionReady) != isTrue(newEnv.Status.Conditions, accessv1alpha1.ConditionReady) {
+			if oldEnv.Generation != newEnv.Generation || !oldEnv.DeletionTimestamp.Equal(newEnv.DeletionTimestamp) {
 				all(ctx, newEnv, q)
 				return
 			}
@@ -128,18 +126,4 @@ func toEnvironment(envOf func(client.Object) string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: envOf(o)}}}
 	})
-}
-
-func conditionReason(list []metav1.Condition, condType string) string {
-	if c := meta.FindStatusCondition(list, condType); c != nil {
-		return c.Reason
-	}
-	return ""
-}
-
-func conditionMessage(list []metav1.Condition, condType string) string {
-	if c := meta.FindStatusCondition(list, condType); c != nil {
-		return c.Message
-	}
-	return ""
 }

@@ -187,6 +187,31 @@ type channel struct {
 	via  Via
 	team string
 	unit string
+	// cap is the highest level this channel passes; "" passes every level.
+	cap v1alpha1.AccessLevel
+}
+
+// pass returns the level the channel gives for a role's level.
+func (c channel) pass(l v1alpha1.AccessLevel) v1alpha1.AccessLevel {
+	if c.cap != "" && l.Rank() > c.cap.Rank() {
+		return c.cap
+	}
+	return l
+}
+
+// AccessOf is what a principal reaches (AM4): nothing unless enabled and holding a role (EN5);
+// settings only for Administrative users, programmatic only for NonInteractive ones. It is the
+// one answer both status.access and check-access give.
+func AccessOf(mode v1alpha1.AccessMode, enabled, hasRole bool) v1alpha1.Access {
+	switch {
+	case !enabled || !hasRole:
+		return v1alpha1.AccessNoAccess
+	case mode == v1alpha1.AccessModeAdministrative:
+		return v1alpha1.AccessSettingsOnly
+	case mode == v1alpha1.AccessModeNonInteractive:
+		return v1alpha1.AccessProgrammatic
+	}
+	return v1alpha1.AccessFull
 }
 
 type grantSet map[Privilege][]Grant
@@ -225,8 +250,10 @@ func Evaluate(p Principal, t butree.Tree, opts Options) Result {
 			holderUnit = teamUnit
 			chans = append(chans, channel{via: ViaTeam, team: team.Name, unit: teamUnit})
 			// System Administrator's inheritance is fixed (SR7), whatever its spec says.
+			// TM3: the member gets each privilege directly at Basic (User) level at most, so it
+			// reaches its own records; deeper levels reach it only through the team (TM2).
 			if isAdmin || spec.MemberPrivilegeInheritance != v1alpha1.InheritTeamPrivilegesOnly {
-				chans = append(chans, channel{via: ViaUser, team: team.Name, unit: unit}) // TM3
+				chans = append(chans, channel{via: ViaUser, team: team.Name, unit: unit, cap: v1alpha1.AccessUser})
 			}
 		} else {
 			chans = append(chans, channel{via: ViaUser, unit: unit})
@@ -236,7 +263,7 @@ func Evaluate(p Principal, t butree.Tree, opts Options) Result {
 		}
 
 		grant := func(level v1alpha1.AccessLevel, c channel) Grant {
-			return Grant{Role: a.Role.Name, RoleName: roleName, Source: a.Source, Level: level.Canonical(), Via: c.via, Team: c.team, BusinessUnit: c.unit}
+			return Grant{Role: a.Role.Name, RoleName: roleName, Source: a.Source, Level: c.pass(level.Canonical()), Via: c.via, Team: c.team, BusinessUnit: c.unit}
 		}
 		for _, et := range ExpandRole(&spec) {
 			gs := tables[et.Table]
@@ -295,16 +322,7 @@ func Evaluate(p Principal, t butree.Tree, opts Options) Result {
 	spreadAll(privacy)
 
 	noData := mode == v1alpha1.AccessModeAdministrative
-	switch {
-	case !p.Enabled:
-		res.Access = v1alpha1.AccessNoAccess
-	case mode == v1alpha1.AccessModeNonInteractive:
-		res.Access = v1alpha1.AccessProgrammatic
-	case noData:
-		res.Access = v1alpha1.AccessSettingsOnly
-	default:
-		res.Access = v1alpha1.AccessFull
-	}
+	res.Access = AccessOf(mode, p.Enabled, len(p.Roles) > 0)
 
 	res.Tables = make([]TableAccess, 0, len(tables))
 	for _, name := range sortedKeys(tables) {

@@ -102,6 +102,9 @@ func TestEvaluateLevels(t *testing.T) {
 		{"AM4 AM7 an application user is Programmatic whatever its access mode",
 			Principal{Name: "app", Application: true, AccessMode: v1alpha1.AccessModeReadWrite, Enabled: true, Roles: []Assignment{direct(exporter)}}, Options{},
 			append(append([]string{"access Programmatic"}, leadOnly...), "misc PublishArticles Organization", "privacy ExportToExcel Organization")},
+		{"AM4 EN5 an enabled user with no role reaches nothing: access None, as status.access says",
+			Principal{Name: "u", Enabled: true}, Options{},
+			[]string{"access None"}},
 		{"AM4 a disabled user has access None and its levels still reported",
 			Principal{Name: "u", Enabled: false, Roles: []Assignment{direct(exporter)}}, Options{},
 			append(append([]string{"access None"}, leadOnly...), "misc PublishArticles Organization", "privacy ExportToExcel Organization")},
@@ -167,9 +170,9 @@ func TestEvaluateGrants(t *testing.T) {
 		{"TM2 TeamPrivilegesOnly: User level covers records the team owns",
 			user(viaEMEATeam(teamRole(v1alpha1.InheritTeamPrivilegesOnly))), "account", Create,
 			PrivilegeAccess{Privilege: Create, Level: usr, Granted: usr, Grants: []Grant{teamGrant(usr)}}},
-		{"TM3 DirectUserBasicAndTeam: the member holds the privileges directly as well as through the team",
+		{"TM3 DirectUserBasicAndTeam: the member holds each privilege directly at Basic (User) level only; the deeper level reaches it through the team",
 			user(viaEMEATeam(teamRole(v1alpha1.InheritDirectUserBasicAndTeam))), "account", Read,
-			PrivilegeAccess{Privilege: Read, Level: bu, Granted: bu, Grants: []Grant{memberGrant(bu), teamGrant(bu)}}},
+			PrivilegeAccess{Privilege: Read, Level: bu, Granted: bu, Grants: []Grant{teamGrant(bu), memberGrant(usr)}}},
 		{"SR7 TM3 empty inheritance is DirectUserBasicAndTeam",
 			user(viaEMEATeam(teamRole(""))), "account", Create,
 			PrivilegeAccess{Privilege: Create, Level: usr, Granted: usr, Grants: []Grant{memberGrant(usr), teamGrant(usr)}}},
@@ -182,15 +185,19 @@ func TestEvaluateGrants(t *testing.T) {
 			PrivilegeAccess{Privilege: Read, Level: pcbu, Granted: pcbu, Grants: []Grant{
 				{Role: "sales-manager", RoleName: "Sales Manager", Source: "Direct", Level: pcbu, Via: ViaUser, BusinessUnit: "sales"},
 				teamGrant(bu)}}},
-		{"SR7 System Administrator held through a team reaches the member directly whatever its inheritance says",
+		{"SR7 TM3 System Administrator held through a team reaches the member directly (at User level) whatever its inheritance says",
 			user(Assignment{Role: func() Role {
 				r := sysAdmin
 				r.Spec.MemberPrivilegeInheritance = v1alpha1.InheritTeamPrivilegesOnly
 				return r
 			}(), Source: "Team/emea-group", Team: emeaTeam}), "account", Delete,
 			PrivilegeAccess{Privilege: Delete, Level: org, Granted: org, Grants: []Grant{
-				{Role: "contoso-system-administrator", RoleName: "System Administrator", Source: "Team/emea-group", Level: org, Via: ViaUser, Team: "emea-group", BusinessUnit: "sales"},
-				{Role: "contoso-system-administrator", RoleName: "System Administrator", Source: "Team/emea-group", Level: org, Via: ViaTeam, Team: "emea-group", BusinessUnit: "emea"}}}},
+				{Role: "contoso-system-administrator", RoleName: "System Administrator", Source: "Team/emea-group", Level: org, Via: ViaTeam, Team: "emea-group", BusinessUnit: "emea"},
+				{Role: "contoso-system-administrator", RoleName: "System Administrator", Source: "Team/emea-group", Level: usr, Via: ViaUser, Team: "emea-group", BusinessUnit: "sales"}}}},
+		{"TM3 a direct DirectUserBasicAndTeam role is not capped: every level reaches the user directly",
+			user(direct(teamRole(v1alpha1.InheritDirectUserBasicAndTeam))), "account", Read,
+			PrivilegeAccess{Privilege: Read, Level: bu, Granted: bu, Grants: []Grant{
+				{Role: "team-reader", RoleName: "Team Reader", Source: "Direct", Level: bu, Via: ViaUser, BusinessUnit: "sales"}}}},
 		{"SR6 the same role through two sources gives one grant per source, no duplicates",
 			user(direct(salesManager), direct(salesManager), Assignment{Role: salesManager, Source: "StubDefault"}), "account", Read,
 			PrivilegeAccess{Privilege: Read, Level: pcbu, Granted: pcbu, Grants: []Grant{

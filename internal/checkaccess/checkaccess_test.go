@@ -188,9 +188,9 @@ var _ = Describe("check-access", Ordered, func() {
 		Expect(lead.Grants).To(HaveLen(1))
 		Expect(lead.Grants[0].Via).To(Equal(access.ViaTeam), "TM2 a TeamPrivilegesOnly role reaches the member only through the team")
 		Expect(lookup(rep, "campaign", access.Read).Grants).To(Equal([]access.Grant{
-			{Role: "campaign-reader", RoleName: "Campaign Reader", Source: "Team/hq", Level: v1.AccessOrganization, Via: access.ViaUser, Team: "hq", BusinessUnit: "sales"},
 			{Role: "campaign-reader", RoleName: "Campaign Reader", Source: "Team/hq", Level: v1.AccessOrganization, Via: access.ViaTeam, Team: "hq", BusinessUnit: "contoso"},
-		}), "TM3 a DirectUserBasicAndTeam role reaches the member directly and through the team")
+			{Role: "campaign-reader", RoleName: "Campaign Reader", Source: "Team/hq", Level: v1.AccessUser, Via: access.ViaUser, Team: "hq", BusinessUnit: "sales"},
+		}), "TM3 a DirectUserBasicAndTeam role reaches the member directly at Basic (User) level only, and at its own level through the team")
 		Expect(lookup(rep, "invoice", access.Read).Level).To(Equal(v1.AccessNone))
 		Expect(rep.Privacy).To(ContainElement(HaveField("Name", "ExportToExcel")))
 	})

@@ -28,6 +28,11 @@ type EnvironmentInput struct {
 type EnvironmentOutcome struct {
 	Status       v1alpha1.EnvironmentStatus
 	RequeueAfter time.Duration
+	// Defer is true when the new status only adds claims that are settling (and the counts that
+	// come with them): the reconcile at RequeueAfter grants them and writes once for the whole
+	// burst, instead of one ledger write per arriving claim. Nothing is lost: the deferred claims
+	// are recomputed from the users, in the same order.
+	Defer bool
 }
 
 // Environment is the single authority over an environment's scarce things (EV1): it allocates
@@ -60,7 +65,37 @@ func Environment(in EnvironmentInput) EnvironmentOutcome {
 		conds.Apply(Ready(readySummary(&st)))
 	}
 	st.Conditions = *list
-	return EnvironmentOutcome{Status: st, RequeueAfter: settle}
+	return EnvironmentOutcome{Status: st, RequeueAfter: settle, Defer: settle > 0 && onlySettling(&env.Status, &st, env.Generation)}
+}
+
+// onlySettling reports whether next differs from prev only by claims that are still settling:
+// the generation was already observed and every ledger has the same holders. Grants, releases and
+// waiters that cannot be granted (the limit is full, so nothing settles) are always written.
+func onlySettling(prev, next *v1alpha1.EnvironmentStatus, generation int64) bool {
+	if prev.ObservedGeneration != generation || prev.NonInteractive == nil || len(prev.Seats) != len(next.Seats) {
+		return false
+	}
+	if !sameHolders(prev.NonInteractive.Holders, next.NonInteractive.Holders) {
+		return false
+	}
+	for i := range next.Seats {
+		if prev.Seats[i].SKU != next.Seats[i].SKU || prev.Seats[i].Seats != next.Seats[i].Seats || !sameHolders(prev.Seats[i].Holders, next.Seats[i].Holders) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameHolders(a, b []v1alpha1.LedgerEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
 }
 
 // allocate recomputes the slot ledger and the seat ledgers into st from the users' claims (EV1)
@@ -68,9 +103,11 @@ func Environment(in EnvironmentInput) EnvironmentOutcome {
 func allocate(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users []v1alpha1.PlatformUser, now time.Time) time.Duration {
 	var slotClaims []allocation.Claim
 	seatClaims := map[string][]allocation.Claim{}
+	// A user refused as a duplicate (an older one has its userName) holds nothing.
+	oldest := oldestBy(users, func(u *v1alpha1.PlatformUser) string { return UserKey(u) })
 	for i := range users {
 		u := &users[i]
-		if !u.DeletionTimestamp.IsZero() {
+		if !u.DeletionTimestamp.IsZero() || oldest[UserKey(u)].Name != u.Name {
 			continue
 		}
 		if u.NeedsSlot() {
@@ -124,13 +161,14 @@ func allocate(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users [
 }
 
 // ClaimSince is when a user began needing resource (EV1): the time its status records; for a user
-// the operator has not looked at yet, its creation time; otherwise now, the first time the need is
-// seen. A user already in a ledger keeps its place whatever this says.
+// the operator has not looked at yet, or whose spec never changed, its creation time; otherwise
+// now, the first time the need is seen. A user already in a ledger keeps its place whatever this
+// says.
 func ClaimSince(u *v1alpha1.PlatformUser, resource string, now time.Time) time.Time {
 	if since, ok := u.ClaimSince(resource); ok {
 		return since.Time
 	}
-	if u.Status.ObservedGeneration == 0 {
+	if u.Status.ObservedGeneration == 0 || u.Generation <= 1 {
 		return u.CreationTimestamp.Time
 	}
 	return now.Truncate(time.Second)
@@ -223,6 +261,7 @@ func readySummary(st *v1alpha1.EnvironmentStatus) string {
 // still reference it (EV4); waiting describes them, e.g. "3 PlatformUser(s)".
 func EnvironmentDeletion(env *v1alpha1.Environment, waiting []string) v1alpha1.EnvironmentStatus {
 	st := *env.Status.DeepCopy()
+	st.ObservedGeneration = env.Generation
 	conds, list := conditionsOf(env.Status.Conditions, env.Generation)
 	conds.Apply(StalledBy(v1alpha1.ReasonDeletionBlocked,
 		fmt.Sprintf("environment %s is being deleted and waits for %s that still reference it (EV4): delete them, e.g. kubectl delete %s -n %s",

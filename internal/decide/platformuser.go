@@ -34,6 +34,10 @@ type PlatformUserInput struct {
 type PlatformUserOutcome struct {
 	Status v1alpha1.PlatformUserStatus
 	Events []Event
+	// Defer is true when the status would only say that a new user's slot or seat is being
+	// allocated: the Environment's next ledger write wakes the user within the settle window, and
+	// a status written now would be overwritten then. Its status stays unobserved (InProgress).
+	Defer bool
 }
 
 // PlatformUser decides a person's user record: enablement (EN1, AM2, AM3, AM6, AM8, LI1, EN4),
@@ -44,9 +48,11 @@ func PlatformUser(in PlatformUserInput) PlatformUserOutcome {
 	st := v1alpha1.PlatformUserStatus{
 		FullName:     u.Spec.Profile.FullName(),
 		BusinessUnit: prev.BusinessUnit,
-		Claims:       prev.Claims,
 	}
 	st.ObservedGeneration = u.Generation
+	// Recorded whatever else is decided: the need began with the spec, even while the
+	// environment does not exist yet (reverse apply order keeps creation order, EV1).
+	st.Claims = claims(u, in.Now)
 	st.AssignedRoles = prev.AssignedRoles
 	st.FirstEnabledTime = prev.FirstEnabledTime
 	st.Access = v1alpha1.AccessNoAccess
@@ -62,7 +68,8 @@ func PlatformUser(in PlatformUserInput) PlatformUserOutcome {
 		decideUser(in, &st, conds)
 	}
 	st.Conditions = *list
-	return PlatformUserOutcome{Status: st, Events: userEvents(u, prev, &st)}
+	deferred := prev.ObservedGeneration == 0 && ConditionReason(st.Conditions, v1alpha1.ConditionReady) == v1alpha1.ReasonAwaitingAllocation
+	return PlatformUserOutcome{Status: st, Events: userEvents(u, prev, &st), Defer: deferred}
 }
 
 func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Conditions) {
@@ -77,7 +84,6 @@ func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Con
 	setAspect(conds, v1alpha1.ConditionEnabled, decision.EnabledAspect)
 	setAspect(conds, v1alpha1.ConditionLicensed, decision.Licensed)
 	setAspect(conds, v1alpha1.ConditionNonInteractiveSlot, decision.Slot)
-	st.Claims = claims(u, in.Now)
 	if st.Enabled && st.FirstEnabledTime == nil {
 		t := metav1.NewTime(in.Now.Truncate(time.Second))
 		st.FirstEnabledTime = &t
@@ -119,11 +125,15 @@ func userRoles(in PlatformUserInput, s scope, bu string, enabled bool, st *v1alp
 		v := WaitingFor(v1alpha1.ReasonReconciling, fmt.Sprintf("waiting for environment %s to create its built-in role %s (%s)", env.Name, name, why))
 		return &v
 	}
-	if admin := grantsSystemAdministrator(u.Spec.AdministratorRoles); admin != "" && !u.Spec.Stub {
+	if admin := GrantsSystemAdministrator(u.Spec.AdministratorRoles); admin != "" && !u.Spec.Stub {
 		name := v1alpha1.SystemAdministratorRoleName(env.Name)
 		got, v := s.resolve([]string{name}, bu, holder, u.Namespace, v1alpha1.RoleSourceAdministratorRolePrefix+string(admin))
-		if v != nil && problem == nil {
+		switch {
+		case v == nil || problem != nil:
+		case v.Reason == v1alpha1.ReasonSecurityRoleNotFound:
 			problem = pending(name, "AM9")
+		default:
+			problem = v
 		}
 		roles = append(roles, got...)
 	}
@@ -157,7 +167,7 @@ func userRoles(in PlatformUserInput, s scope, bu string, enabled bool, st *v1alp
 				u.Spec.UserName, strings.Join(refused, ", "), kept, strings.Join(refused, ", "), env.Name)}
 	case enabled && len(roles) == 0:
 		how := "add a role to spec.securityRoles, or make the user a member of a group team that holds one"
-		remove := "to remove access, remove the user from the environment's security group instead of removing its roles"
+		remove := "to remove access, set spec.signInBlocked to true or remove spec.license instead of removing its roles"
 		if env.Spec.SecurityGroup != "" {
 			remove = fmt.Sprintf("to remove access, remove %s from spec.securityGroups instead of removing its roles", env.Spec.SecurityGroup)
 		}
@@ -240,8 +250,11 @@ func userEvents(u *v1alpha1.PlatformUser, prev, st *v1alpha1.PlatformUserStatus)
 			fmt.Sprintf("%s was disabled and is now enabled again: send it a new invitation to access the environment (EN7)", u.Spec.UserName)})
 	}
 	if observed && prev.Enabled && !st.Enabled {
-		out = append(out, Event{eventWarning, "Disabled", "Disable",
-			fmt.Sprintf("%s is no longer enabled: %s", u.Spec.UserName, ConditionMessage(st.Conditions, v1alpha1.ConditionEnabled))})
+		why := ConditionMessage(st.Conditions, v1alpha1.ConditionEnabled)
+		if why == "" { // nothing about the user could be decided: Ready says why
+			why = ConditionMessage(st.Conditions, v1alpha1.ConditionReady)
+		}
+		out = append(out, Event{eventWarning, "Disabled", "Disable", fmt.Sprintf("%s is no longer enabled: %s", u.Spec.UserName, why)})
 	}
 	if slot := ConditionReason(st.Conditions, v1alpha1.ConditionNonInteractiveSlot); slot != ConditionReason(prev.Conditions, v1alpha1.ConditionNonInteractiveSlot) {
 		switch slot {

@@ -133,9 +133,9 @@ func RoleKey(r *v1alpha1.SecurityRole) string {
 	return r.Spec.EnvironmentName + "/" + strings.ToLower(r.DisplayRoleName())
 }
 
-// grantsSystemAdministrator returns the administrator role that gives System Administrator
+// GrantsSystemAdministrator returns the administrator role that gives System Administrator
 // (AM9), or "" when none does.
-func grantsSystemAdministrator(roles []v1alpha1.AdministratorRole) v1alpha1.AdministratorRole {
+func GrantsSystemAdministrator(roles []v1alpha1.AdministratorRole) v1alpha1.AdministratorRole {
 	for _, r := range roles {
 		if r == v1alpha1.AdminGlobal || r == v1alpha1.AdminService {
 			return r

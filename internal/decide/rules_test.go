@@ -410,7 +410,6 @@ func TestEV1AM6NineNonInteractiveUsers(t *testing.T) {
 // environment (its userName belongs to the older object, and the sync target applies only decided
 // state), so it must not take one of the seven slots or a seat ahead of real users.
 func TestEV1DuplicatesHoldNothing(t *testing.T) {
-	t.Skip("BUG: decide.Environment allocates slots and seats to every PlatformUser that needs one, including those decide.PlatformUser refuses as DuplicateUserName; the duplicate holds a slot/seat and real users wait behind it")
 	ni := mode(v1alpha1.AccessModeNonInteractive)
 	sameUPN := func(of string) userOpt {
 		return func(u *v1alpha1.PlatformUser) { u.Spec.UserName = of + "@contoso.com" }
