@@ -216,6 +216,18 @@ func TestOperations(t *testing.T) {
 		}
 	}
 
+	// Metrics: requests by operation and status code, and a latency sample for each.
+	label := map[string]string{"operation": "CreateRole", "code": "204"}
+	if n := h.metricSum("dataverse_requests_total", label); n != 1 {
+		t.Errorf("dataverse_requests_total%v = %v, want 1", label, n)
+	}
+	if n := h.metricSum("dataverse_requests_total", map[string]string{"operation": "GetRole", "code": "404"}); n != 2 {
+		t.Errorf("GetRole 404s counted %v, want 2", n)
+	}
+	if reqs, lat := h.metricSum("dataverse_requests_total", nil), h.metricSum("dataverse_request_duration_seconds", nil); reqs == 0 || reqs != lat {
+		t.Errorf("%v requests but %v latency samples", reqs, lat)
+	}
+
 	// The other environment is separate.
 	fab := h.client(t, "fabrikam", testToken)
 	if r := must(fab.RootBusinessUnit(ctx)); r.Name != "fabrikam" || r.ID == root.ID {
