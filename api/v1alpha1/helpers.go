@@ -74,14 +74,19 @@ func (p *Profile) FullName() string {
 	return p.FirstName + " " + p.LastName
 }
 
-// RootBusinessUnit is the name of the environment's root unit.
+// RootBusinessUnit is the name of the environment's root unit: the one with no parent; with
+// several (an invalid tree, EV2), the first by name, as butree.Tree.Root says.
 func (e *Environment) RootBusinessUnit() string {
+	root := ""
 	for _, u := range e.Spec.BusinessUnits {
-		if u.Parent == "" {
-			return u.Name
+		if u.Parent == "" && (root == "" || u.Name < root) {
+			root = u.Name
 		}
 	}
-	return DefaultRootBusinessUnit
+	if root == "" {
+		return DefaultRootBusinessUnit
+	}
+	return root
 }
 
 // BusinessUnitParents maps every unit of the environment to its parent ("" for the root).

@@ -445,17 +445,10 @@ func grantLess(a, b Grant) bool {
 }
 
 func rootOf(t butree.Tree) string {
-	var roots []string
-	for u, parent := range t {
-		if parent == "" {
-			roots = append(roots, u)
-		}
+	if root := t.Root(); root != "" {
+		return root
 	}
-	if len(roots) == 0 {
-		return v1alpha1.DefaultRootBusinessUnit
-	}
-	sort.Strings(roots)
-	return roots[0]
+	return v1alpha1.DefaultRootBusinessUnit
 }
 
 func orDefault(s, def string) string {

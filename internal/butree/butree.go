@@ -69,3 +69,19 @@ func (t Tree) IsAtOrBelow(unit, ancestor string) bool {
 	}
 	return false
 }
+
+// Root is the tree's root: the unit with no parent; with several (an invalid tree, EV2), the
+// first by name, so every caller gives the same answer; "" for an empty tree.
+func (t Tree) Root() string {
+	var roots []string
+	for u, parent := range t {
+		if parent == "" {
+			roots = append(roots, u)
+		}
+	}
+	if len(roots) == 0 {
+		return ""
+	}
+	sort.Strings(roots)
+	return roots[0]
+}

@@ -47,3 +47,22 @@ func TestIsAtOrBelow(t *testing.T) {
 		t.Error("IsAtOrBelow on a cycle must terminate and answer false")
 	}
 }
+
+func TestRoot(t *testing.T) {
+	cases := []struct {
+		name string
+		tree Tree
+		want string
+	}{
+		{"EV2 one root", Tree{"contoso": "", "sales": "contoso"}, "contoso"},
+		{"EV2 several roots (invalid): the first by name, whatever the map order", Tree{"zeta": "", "alpha": "", "sales": "zeta"}, "alpha"},
+		{"EV2 no root", Tree{"a": "b", "b": "a"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.tree.Root(); got != c.want {
+				t.Errorf("Root() = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
