@@ -548,6 +548,9 @@ func (e *Emulator) update(w http.ResponseWriter, r *http.Request, env *environme
 			delete(env.userRoles, id)
 		}
 	case "roles":
+		if v := next.num("isinherited"); v != 0 && v != 1 {
+			return errf(http.StatusBadRequest, codeInvalidArg, "isinherited must be 0 or 1, got %d", v)
+		}
 		if rec["ismanaged"] == true && (next.str("name") != rec.str("name") || (rec.str("name") == "System Administrator" && next.num("isinherited") != rec.num("isinherited"))) {
 			return errf(http.StatusBadRequest, codeInvalidArg, "The System Administrator role's name and member privilege inheritance cannot be changed")
 		}
