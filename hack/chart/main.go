@@ -270,6 +270,13 @@ func Render(objs []map[string]interface{}) (map[string]string, error) {
 					s["namespace"] = p.inline("{{ .Release.Namespace }}")
 				}
 			}
+		case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+			// Cluster-scoped, though kustomize's namespace transformer does not know it.
+			delete(meta, "namespace")
+			if kind == "ValidatingAdmissionPolicyBinding" {
+				spec := sub(obj, "spec")
+				spec["policyName"] = p.inline(fullname + "-" + strings.TrimPrefix(str(spec, "policyName"), namePrefix))
+			}
 		case "Service":
 			spec := sub(obj, "spec")
 			spec["selector"] = p.block(labelLines(sub(spec, "selector"), `include "dataverse-access-operator.selectorLabels" .`)...)
