@@ -152,8 +152,14 @@ func (a *Admission) Admit(ctx context.Context, obj, old *unstructured.Unstructur
 		return obj, field.ErrorList{field.NotSupported[string](field.NewPath("kind"), obj.GetKind(), nil)}
 	}
 	out := obj.DeepCopy()
-	// Strict field validation, kubectl's default: an unknown field is an error, not dropped.
-	unknown := pruning.PruneWithOptions(out.Object, k.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+	// The decoder's coercion of metadata (a name that is not a string is refused here, as by the
+	// API server) and strict field validation, kubectl's default: an unknown field, in metadata or
+	// in the schema, is an error, not silently dropped.
+	ferr, unknown := schemaobjectmeta.CoerceWithOptions(nil, out.Object, k.structural, true, schemaobjectmeta.CoerceOptions{ReturnUnknownFieldPaths: true})
+	if ferr != nil {
+		return out, field.ErrorList{ferr}
+	}
+	unknown = append(unknown, pruning.PruneWithOptions(out.Object, k.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})...)
 	if len(unknown) > 0 {
 		var errs field.ErrorList
 		sort.Strings(unknown)
@@ -162,10 +168,6 @@ func (a *Admission) Admit(ctx context.Context, obj, old *unstructured.Unstructur
 				Detail: fmt.Sprintf("unknown field %q", p)})
 		}
 		return out, errs
-	}
-	if md, ok := out.Object["metadata"].(map[string]interface{}); ok {
-		// The object meta coercion of the decoder: unknown metadata fields are dropped.
-		_ = schemaobjectmeta.Coerce(nil, md, nil, false, false)
 	}
 	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(out.Object, k.structural)
 	structuraldefaulting.Default(out.Object, k.structural)

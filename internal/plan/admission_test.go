@@ -263,6 +263,12 @@ func TestAdmissionRefusesUnknownFields(t *testing.T) {
 	if len(errs) != 1 || errs[0].Field != "spec.lisence" || errs[0].Type != errorTypeUnknownField {
 		t.Fatalf("want one unknown-field error on spec.lisence, got %v", errs)
 	}
+	obj := corpusObject(t, "PlatformUser", `{environmentName: contoso, userName: ada@contoso.com}`)
+	obj.Object["metadata"].(map[string]interface{})["lables"] = map[string]interface{}{"team": "sales"}
+	_, errs = adm.Admit(context.Background(), obj, nil)
+	if len(errs) != 1 || errs[0].Field != "metadata.lables" || errs[0].Type != errorTypeUnknownField {
+		t.Fatalf("want one unknown-field error on metadata.lables, got %v", errs)
+	}
 }
 
 // The embedded CRDs are what the binary validates with: they must be config/crd/bases.

@@ -178,14 +178,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	var now time.Time
 	if hasBase {
-		var baseRefused []Refusal
-		var baseIgnored []Ignored
 		baseStart := Epoch
-		base, baseRefused, baseIgnored, err = admitAll(ctx, opts, baseDocs, nil, &baseStart, opts.BaseObjects != nil)
+		// The base is what is merged already: its own refusals are not this change's to report.
+		base, _, _, err = admitAll(ctx, opts, baseDocs, nil, &baseStart, opts.BaseObjects != nil)
 		if err != nil {
 			return nil, fmt.Errorf("in the base: %w", err)
 		}
-		_, _ = baseRefused, baseIgnored // the base is what is merged already: its own refusals are not this change's
 		if opts.BaseObjects == nil {
 			start = baseStart
 		}
@@ -462,12 +460,8 @@ func (st *state) inheritStatus(base *state) {
 
 // isBuiltIn reports whether an Environment made the role (it carries the built-in label).
 func isBuiltIn(r *v1alpha1.SecurityRole) bool {
-	for k := range r.Labels {
-		if strings.HasSuffix(k, "/built-in-of") {
-			return true
-		}
-	}
-	return false
+	_, ok := r.Labels[builtInLabel]
+	return ok
 }
 
 // item is one decided object of any kind, for listings.
