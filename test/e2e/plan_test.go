@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,8 +11,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/accessplane/dataverse-access-operator/internal/plan"
+	"github.com/accessplane/dataverse-access-operator/internal/plan/plantest"
 	"github.com/accessplane/dataverse-access-operator/test/e2e/localcluster"
 )
 
@@ -253,5 +259,71 @@ spec:
     privileges: {read: User}
 `)
 		Expect(stderr).NotTo(ContainSubstring("Warning:"))
+	})
+})
+
+// cause is one cause of a refusal: the field and the message kubectl shows.
+type cause struct{ Field, Message string }
+
+func causesOf(err error) []cause {
+	GinkgoHelper()
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+	var status apierrors.APIStatus
+	Expect(errors.As(err, &status)).To(BeTrue())
+	var out []cause
+	for _, c := range status.Status().Details.Causes {
+		out = append(out, cause{c.Field, c.Message})
+	}
+	return out
+}
+
+func offlineCauses(errs field.ErrorList) []cause {
+	var out []cause
+	for _, e := range errs {
+		out = append(out, cause{e.Field, e.ErrorBody()})
+	}
+	return out
+}
+
+var _ = Describe("manager plan's offline admission and the API server refuse the API suite's corpus alike", Ordered, func() {
+	const ns = "plan-corpus"
+	var (
+		c      client.Client
+		adm    *plan.Admission
+		corpus map[string][]plantest.Entry
+	)
+	BeforeAll(func() {
+		kubectl("create", "namespace", ns)
+		var err error
+		c, err = client.New(cluster.Admin, client.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		adm, err = plan.NewAdmission(plan.EmbeddedCRDs())
+		Expect(err).NotTo(HaveOccurred())
+		corpus, err = plantest.Read(filepath.Join(root, plantest.CorpusFile))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(corpus[plantest.Refused]).NotTo(BeEmpty())
+	})
+
+	It("gives every refusal the same causes, field and whole message, in the same order", func() {
+		for _, e := range corpus[plantest.Refused] {
+			obj, err := plantest.Object(e.Args[1].(string), ns, fmt.Sprintf("corpus-%d", e.Line), e.Args[2].(string))
+			Expect(err).NotTo(HaveOccurred())
+			_, offline := adm.Admit(suiteCtx, obj, nil)
+			live := c.Create(suiteCtx, obj.DeepCopy())
+			Expect(offlineCauses(offline)).To(Equal(causesOf(live)), "%s:%d %s", plantest.CorpusFile, e.Line, e.Args[0])
+		}
+	})
+
+	It("refuses every immutable-field update with the same causes", func() {
+		for _, e := range corpus[plantest.Immutable] {
+			obj, err := plantest.Object(e.Args[1].(string), ns, fmt.Sprintf("immutable-%d", e.Line), e.Args[2].(string))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(c.Create(suiteCtx, obj)).To(Succeed())
+			next := obj.DeepCopy()
+			Expect(unstructured.SetNestedField(next.Object, e.Args[3], strings.Split(e.Args[4].(string), ".")...)).To(Succeed())
+			_, offline := adm.Admit(suiteCtx, next, obj)
+			live := c.Update(suiteCtx, next.DeepCopy())
+			Expect(offlineCauses(offline)).To(Equal(causesOf(live)), "%s:%d %s", plantest.CorpusFile, e.Line, e.Args[0])
+		}
 	})
 })
