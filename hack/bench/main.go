@@ -43,11 +43,13 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "How long convergence may take.")
 	flag.StringVar(&cfg.WorkDir, "workdir", "bin/bench", "Where the kubeconfig, manager binary, its log and the profiles go (-sweep: one directory per run inside).")
 	flag.DurationVar(&cfg.SampleInterval, "sample-interval", 500*time.Millisecond, "How often to scrape the manager's work-queue depths.")
+	profile := flag.Bool("profile", true, "Profile the manager's CPU and blocking during convergence (if it has --pprof-bind-address); the profiles cost it a little.")
 	sweep := flag.Bool("sweep", false, "Run once per -sweep-concurrency and -sweep-limits value and print one table row per run. Unless the size flags are set, a smaller fleet: 5 environments x 100 users, 100 application users, 50 roles, 25 teams.")
 	sweepConcurrency := flag.String("sweep-concurrency", "1,2,4,8", "-sweep: --max-concurrent-reconciles values.")
 	sweepLimits := flag.String("sweep-limits", "50/100,100/200,200/400,unlimited", "-sweep: --kube-api-qps/--kube-api-burst pairs; \"unlimited\" is a bucket no run drains.")
 	sweepCross := flag.Bool("sweep-cross", false, "-sweep: every combination (16 runs by default). Without it, each concurrency at -kube-api-qps/-kube-api-burst, then each limit at -max-concurrent-reconciles (7 runs by default).")
 	flag.Parse()
+	cfg.NoProfile = !*profile
 	log.SetLogger(logr.Discard()) // the bench's own clients have nothing to say
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)

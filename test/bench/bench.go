@@ -52,6 +52,9 @@ type Config struct {
 	// SampleInterval is how often the manager's metrics are scraped for the work-queue depths
 	// (default 500 ms). Each scrape costs the manager a list of its users (the users gauge).
 	SampleInterval time.Duration
+	// NoProfile leaves the manager's pprof endpoint off: no CPU or block profile, and none of
+	// their cost in the figures.
+	NoProfile bool
 }
 
 // Result is every figure of a run; the last line the bench prints is this as JSON.
@@ -157,14 +160,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		fmt.Sprintf("--kube-api-qps=%g", cfg.QPS), fmt.Sprintf("--kube-api-burst=%d", cfg.Burst),
 		fmt.Sprintf("--max-concurrent-reconciles=%d", cfg.MaxConcurrentReconciles)}
 	pprofBase := ""
-	if supportsFlag(ctx, binary, "pprof-bind-address") {
+	switch {
+	case cfg.NoProfile:
+		res.Breakdown.ProfileNote = "none: profiling was turned off"
+	case supportsFlag(ctx, binary, "pprof-bind-address"):
 		port, err := localcluster.FreePort()
 		if err != nil {
 			return res, err
 		}
 		pprofBase = fmt.Sprintf("http://127.0.0.1:%d", port)
 		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", port))
-	} else {
+	default:
 		res.Breakdown.ProfileNote = "none: this manager has no --pprof-bind-address flag"
 	}
 	mgr, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(cfg.WorkDir, "manager.log"), args...)
