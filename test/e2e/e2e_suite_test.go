@@ -120,10 +120,11 @@ func readOne(namespace, object string) *unstructured.Unstructured {
 	return &objs[0]
 }
 
-// startManager runs the manager binary with kubeconfig and stops it when the spec's container ends.
-func startManager(name, kubeconfig string) *localcluster.Manager {
+// startManager runs the manager binary with kubeconfig (and extraArgs after the local defaults)
+// and stops it when the spec's container ends.
+func startManager(name, kubeconfig string, extraArgs ...string) *localcluster.Manager {
 	GinkgoHelper()
-	m, err := localcluster.StartManager(managerBin, kubeconfig, filepath.Join(tmp, name+".log"))
+	m, err := localcluster.StartManager(managerBin, kubeconfig, filepath.Join(tmp, name+".log"), extraArgs...)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
 		if m.Running() {
