@@ -165,3 +165,42 @@ spec:
 		t.Errorf("refusal lines (-want +got):\n%s", d)
 	}
 }
+
+// A kustomization is built as kubectl apply -k would build it, and each object is traced back to
+// its file, so its refusals still get a line. Objects of other APIs are listed, not judged.
+func TestKustomizationAndOtherAPIs(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"kustomization.yaml": "resources:\n- users.yaml\n- namespace.yaml\ncommonLabels:\n  team: sales\n",
+		"namespace.yaml":     "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: sales\n",
+		"users.yaml": `apiVersion: access.accessplane.io/v1alpha1
+kind: PlatformUser
+metadata:
+  name: robot
+spec:
+  environmentName: fab
+  userName: robot@fab.example.com
+  accessMode: NonInteractive
+  license: PLAN
+`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Run(context.Background(), Options{Files: []string{dir}, Admission: testAdmission(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Refused) != 1 {
+		t.Fatalf("want one refusal, got %+v", rep.Refused)
+	}
+	r := rep.Refused[0]
+	if got := strings.ReplaceAll(refusalWhere(r), dir, "DIR"); got != "DIR/users.yaml:9" || r.Field != "spec.license" {
+		t.Errorf("refusal at %s on %s, want DIR/users.yaml:9 on spec.license", got, r.Field)
+	}
+	if len(rep.Ignored) != 1 || rep.Ignored[0].Kind != "Namespace" {
+		t.Errorf("want the Namespace listed as not planned, got %+v", rep.Ignored)
+	}
+}
