@@ -213,7 +213,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.Objects = head.results(base)
 	if base != nil {
 		rep.Diff = diff(base, head)
-		rep.Notes = append(rep.Notes, fmt.Sprintf("compared with %s", opts.BaseName))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("compared with %s; the files are the whole desired state: an object the base has and they lack counts as deleted, as when Flux or Argo CD prune", opts.BaseName))
 	}
 	for _, o := range rep.Objects {
 		rep.Summary.Objects++
