@@ -44,8 +44,10 @@ type AccessChange struct {
 	From      v1alpha1.AccessLevel `json:"from"`
 	To        v1alpha1.AccessLevel `json:"to"`
 	// Through are the grants that give the higher of the two levels: what the change adds for a
-	// rise, what it takes away for a fall. Each is "Role name (source)".
-	Through []string `json:"through"`
+	// rise, what it takes away for a fall. Each is "Role name (source)"; Grants are the same, as
+	// check-access reports them, for tools.
+	Through []string       `json:"through"`
+	Grants  []access.Grant `json:"grants"`
 }
 
 // Rises reports whether the level goes up.
@@ -258,10 +260,14 @@ func change(table, privilege string, from, to v1alpha1.AccessLevel, fromGrants, 
 	}
 	for _, g := range grants {
 		if g.Level.Canonical() == level {
-			c.Through = append(c.Through, grantText(g))
+			c.Grants = append(c.Grants, g)
 		}
 	}
-	sort.Strings(c.Through)
+	// The evaluator lists grants highest first; among equals, a stable order by what is printed.
+	sort.SliceStable(c.Grants, func(i, j int) bool { return grantText(c.Grants[i]) < grantText(c.Grants[j]) })
+	for _, g := range c.Grants {
+		c.Through = append(c.Through, grantText(g))
+	}
 	return c, true
 }
 
