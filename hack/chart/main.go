@@ -368,6 +368,16 @@ func templateDeployment(obj map[string]interface{}, p *placeholders) error {
 	c["resources"] = p.toYaml(".Values.resources")
 	c["env"] = p.optional(".Values.extraEnv")
 	c["envFrom"] = p.optional(".Values.extraEnvFrom")
+	// For a projected ServiceAccount token (workload identity without its webhook) and the like.
+	// config/ mounts nothing; if it ever does, the chart must add to its volumes, not replace them.
+	if _, ok := pod["volumes"]; ok {
+		return fmt.Errorf("config/manager now has volumes: teach hack/chart to append extraVolumes to them")
+	}
+	if _, ok := c["volumeMounts"]; ok {
+		return fmt.Errorf("config/manager now has volumeMounts: teach hack/chart to append extraVolumeMounts to them")
+	}
+	pod["volumes"] = p.optional(".Values.extraVolumes")
+	c["volumeMounts"] = p.optional(".Values.extraVolumeMounts")
 
 	var argLines []string
 	args, _ := c["args"].([]interface{})

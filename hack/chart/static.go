@@ -154,6 +154,17 @@ metrics:
 #     value: "<application (client) id>"
 extraEnv: []
 extraEnvFrom: []
+# Volumes of the pod and mounts of the manager, e.g. a projected ServiceAccount token for the
+# credentials Secret's federatedTokenFile when the workload identity webhook does not inject one:
+#   extraVolumes:
+#   - name: azure-identity-token
+#     projected:
+#       sources:
+#       - serviceAccountToken: {path: azure-identity-token, audience: api://AzureADTokenExchange, expirationSeconds: 3600}
+#   extraVolumeMounts:
+#   - {name: azure-identity-token, mountPath: /var/run/secrets/azure/tokens, readOnly: true}
+extraVolumes: []
+extraVolumeMounts: []
 
 # e.g. azure.workload.identity/use: "true" for the workload identity webhook.
 podLabels: {}

@@ -250,6 +250,8 @@ var _ = Describe("The Helm chart (charts/dataverse-access-operator)", Ordered, f
 			And(HaveKeyWithValue("name", "AZURE_TENANT_ID"), HaveKey("valueFrom"))))
 		Expect(c["envFrom"]).To(ConsistOf(HaveKeyWithValue("secretRef", HaveKeyWithValue("name", "dataverse-client"))))
 		Expect(c["resources"]).To(HaveKeyWithValue("limits", HaveKeyWithValue("memory", "1Gi")))
+		Expect(c["volumeMounts"]).To(ConsistOf(HaveKeyWithValue("mountPath", "/var/run/secrets/azure/tokens")))
+		Expect(pod).To(HaveKeyWithValue("volumes", ConsistOf(HaveKeyWithValue("name", "azure-identity-token"))))
 
 		By("metrics.enabled=false: no metrics endpoint, no Service, no ServiceMonitor")
 		off := byKindName(splitDocs(helm("template", release, chartDir, "-f", nondefaultChart, "--set", "metrics.enabled=false")))

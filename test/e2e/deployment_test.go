@@ -42,11 +42,15 @@ var _ = Describe("The install bundle and the image", func() {
 		Expect(c["image"]).NotTo(HavePrefix("controller"), "make build-installer sets the image (IMG)")
 	})
 
-	It("has a Dockerfile that builds every package of the manager into a distroless nonroot image, user 65532", func() {
+	It("has a Dockerfile that builds every package of the manager into make image's file tree on scratch, user 65532", func() {
 		dockerfile := readFile("Dockerfile")
 		stages := regexp.MustCompile(`(?m)^FROM .*$`).FindAllString(dockerfile, -1)
 		Expect(stages).To(HaveLen(2), "a build stage and the final stage")
-		Expect(stages[1]).To(ContainSubstring("gcr.io/distroless/static:nonroot"))
+		Expect(stages[1]).To(Equal("FROM scratch"), "no base image to pull: the tree is make image's")
+		Expect(dockerfile).To(MatchRegexp(`(?m)^COPY hack/image/ hack/image/$`))
+		Expect(dockerfile).To(ContainSubstring("go run ./hack/image rootfs -binary /out/manager -out /rootfs"), "the tree hack/image lays out for make image")
+		Expect(dockerfile).To(MatchRegexp(`(?m)^COPY --from=builder /rootfs/ /$`))
+		Expect(readFile(".dockerignore")).To(MatchRegexp(`(?m)^!hack/image/$`))
 		Expect(dockerfile).To(MatchRegexp(`(?m)^USER 65532:65532$`))
 		Expect(dockerfile).To(MatchRegexp(`(?m)^ENTRYPOINT \["/manager"\]$`))
 		Expect(dockerfile).To(ContainSubstring("CGO_ENABLED=0"), "a static binary for distroless/static")
