@@ -17,11 +17,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/controllers"
+	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
+	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
 var scheme = runtime.NewScheme()
@@ -58,6 +61,8 @@ func main() {
 	kubeQPS := flag.Float64("kube-api-qps", 100, "Queries per second to the API server, for all of the manager's clients together.")
 	kubeBurst := flag.Int("kube-api-burst", 200, "Burst of queries to the API server, for all of the manager's clients together.")
 	pprofAddr := flag.String("pprof-bind-address", "0", "Address of the pprof endpoint, for profiling (make bench); \"0\" disables it. Also turns on block profiling.")
+	dvOpts := dataverse.DefaultOptions()
+	dvOpts.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -102,6 +107,17 @@ func main() {
 		setupLog.Error(err, "unable to create manager")
 		os.Exit(1)
 	}
+	if err := dvOpts.Validate(); err != nil {
+		setupLog.Error(err, "invalid Dataverse client flags")
+		os.Exit(1)
+	}
+	conn, err := dataverse.NewConnector(dvOpts, dataverse.NewHTTPClient(), metrics.Registry)
+	if err != nil {
+		setupLog.Error(err, "unable to set up the Dataverse client")
+		os.Exit(1)
+	}
+	// Credentials Secrets are read one by one, uncached: the manager never lists or watches Secrets.
+	opts.Dataverse = dvsync.NewPool(conn, controllers.SecretsFrom(mgr.GetAPIReader()))
 	if err := controllers.SetupWithManager(mgr, opts); err != nil {
 		setupLog.Error(err, "unable to set up controllers")
 		os.Exit(1)

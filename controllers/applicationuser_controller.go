@@ -13,6 +13,7 @@ import (
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
+	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
 // ApplicationUserReconciler reads what a server-to-server application user depends on — its
@@ -21,12 +22,18 @@ import (
 type ApplicationUserReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
+	sync     *syncStep
 }
 
 func (r *ApplicationUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.ApplicationUser, *accessv1alpha1.ApplicationUser]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
+		onDelete: func(ctx context.Context, a *accessv1alpha1.ApplicationUser) (ctrl.Result, error) {
+			return r.sync.deleteInDataverse(ctx, r.Client, a, a.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
+				return dvsync.DeleteApplicationUser(ctx, t, a)
+			})
+		},
 	}.reconcile(ctx, req)
 }
 
@@ -49,7 +56,16 @@ func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alp
 	}
 	out := decide.ApplicationUser(in)
 	app.Status = out.Status
-	return decided{events: out.Events}, nil
+	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: app, conditions: &app.Status.Conditions, record: &app.Status.Dataverse,
+		decided: []any{app.Spec, app.Status.AssignedRoles, app.Status.EffectiveRoles, app.Status.BusinessUnit},
+		skip:    unsynced(app.Status.Conditions),
+		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
+			return dvsync.ApplicationUser(ctx, t, app, directRoleNames(app.Status.EffectiveRoles))
+		}})
+	if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, app, app.Status.Dataverse); err != nil {
+		return decided{}, err
+	}
+	return decided{events: append(out.Events, events...), requeueAfter: after}, nil
 }
 
 func (r *ApplicationUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {

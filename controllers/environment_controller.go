@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -19,6 +20,7 @@ import (
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/butree"
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
+	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
 // EnvironmentFinalizer keeps an Environment until nothing references it (EV4).
@@ -31,7 +33,8 @@ type EnvironmentReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
-	Now func() time.Time
+	Now  func() time.Time
+	sync *syncStep
 }
 
 func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -73,10 +76,51 @@ func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.
 		return decided{}, err
 	}
 	in.Users, in.Apps = users.Items, apps.Items
+	synced := r.syncDataverse(ctx, env, users.Items)
 	out := decide.Environment(in)
 	env.Status = out.Status
+	requeue := out.RequeueAfter
+	if synced != nil {
+		decide.ApplySynced(&env.Status.Conditions, env.Generation, synced.Reason, synced.Message)
+		if requeue == 0 || (synced.RequeueAfter > 0 && synced.RequeueAfter < requeue) {
+			requeue = synced.RequeueAfter
+		}
+	} else {
+		decide.RemoveSynced(&env.Status.Conditions)
+		env.Status.Dataverse = nil
+	}
 	observeEnvironment(env)
-	return decided{requeueAfter: out.RequeueAfter, deferWrite: out.Defer}, nil
+	return decided{requeueAfter: requeue, deferWrite: out.Defer && (synced == nil || synced.Synced())}, nil
+}
+
+// syncDataverse connects to the environment's Dataverse, adopts and creates its business units
+// and counts the non-interactive users no PlatformUser manages, into env.Status.Dataverse, before
+// the decision allocates slots from it. nil when the environment has no target.
+func (r *EnvironmentReconciler) syncDataverse(ctx context.Context, env *accessv1alpha1.Environment, users []accessv1alpha1.PlatformUser) *dvsync.Result {
+	if !r.sync.targetOf(env) {
+		return nil
+	}
+	managed := make([]string, 0, len(users))
+	for i := range users {
+		managed = append(managed, users[i].Spec.UserName+"/"+users[i].Spec.EntraObjectID)
+	}
+	sort.Strings(managed)
+	now := now(r.Now)
+	uid, fp := string(env.UID), syncFingerprint(env, env.Generation, managed)
+	if res, left, ok := r.sync.pool.Fresh(uid, fp, now); ok && env.Status.Dataverse != nil {
+		res.RequeueAfter = left
+		return &res
+	}
+	t, failed := r.sync.pool.Target(ctx, env, now)
+	if failed != nil {
+		return failed
+	}
+	st, res := dvsync.Environment(ctx, t, users)
+	if st != nil {
+		env.Status.Dataverse = st
+	}
+	res.RequeueAfter = r.sync.pool.Record(uid, fp, now, res)
+	return &res
 }
 
 // ensureBuiltInRoles creates and keeps the roles the rules need (decide.BuiltInRoles) with the

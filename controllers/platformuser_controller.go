@@ -16,6 +16,7 @@ import (
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
+	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
 // PlatformUserReconciler reads what a person's user record depends on — its environment and
@@ -26,7 +27,8 @@ type PlatformUserReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
-	Now func() time.Time
+	Now  func() time.Time
+	sync *syncStep
 }
 
 func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -37,36 +39,49 @@ func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request
 }
 
 func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.PlatformUser) (decided, error) {
-	in := decide.PlatformUserInput{User: u, Now: now(r.Now)}
-	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, u.Namespace, u.Spec.EnvironmentName); err != nil {
-		return decided{}, err
-	}
-	if in.Environment == nil {
-		return r.write(u, in), nil
-	}
-	older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.PlatformUserList{}, u, indexUserKey, decide.UserKey(u), nil)
+	in, err := r.read(ctx, u)
 	if err != nil {
 		return decided{}, err
 	}
-	if older != nil {
-		in.Older = older.(*accessv1alpha1.PlatformUser)
-		return r.write(u, in), nil
-	}
-	if in.Teams, err = teamsOf(ctx, r.Client, u); err != nil {
-		return decided{}, err
-	}
-	builtIns := []string{accessv1alpha1.SystemAdministratorRoleName(in.Environment.Name), accessv1alpha1.StubDefaultRoleName(in.Environment.Name, in.Environment.Spec.Product)}
-	if in.Roles, err = rolesNamed(ctx, r.Client, u.Namespace, u.Spec.SecurityRoles, builtIns, teamRoleNames(in.Teams)); err != nil {
-		return decided{}, err
-	}
-	return r.write(u, in), nil
-}
-
-func (r *PlatformUserReconciler) write(u *accessv1alpha1.PlatformUser, in decide.PlatformUserInput) decided {
 	out := decide.PlatformUser(in)
 	u.Status = out.Status
-	return decided{events: out.Events, deferWrite: out.Defer}
+	res := decided{events: out.Events, deferWrite: out.Defer}
+	if out.Defer {
+		return res, nil
+	}
+	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: u, conditions: &u.Status.Conditions, record: &u.Status.Dataverse,
+		decided: []any{u.Spec, u.Status.AssignedRoles, u.Status.EffectiveRoles, u.Status.BusinessUnit, u.Status.Enabled,
+			decide.ConditionReason(u.Status.Conditions, accessv1alpha1.ConditionNonInteractiveSlot)},
+		skip: unsynced(u.Status.Conditions),
+		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
+			return dvsync.PlatformUser(ctx, t, u, directRoleNames(u.Status.EffectiveRoles))
+		}})
+	res.events = append(res.events, events...)
+	res.requeueAfter = after
+	return res, nil
+}
+
+// read gathers what the user's decision needs: its environment, an older user with its name, its
+// teams and every role it may hold.
+func (r *PlatformUserReconciler) read(ctx context.Context, u *accessv1alpha1.PlatformUser) (decide.PlatformUserInput, error) {
+	in := decide.PlatformUserInput{User: u, Now: now(r.Now)}
+	var err error
+	if in.Environment, err = environmentOf(ctx, r.Client, u.Namespace, u.Spec.EnvironmentName); err != nil || in.Environment == nil {
+		return in, err
+	}
+	older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.PlatformUserList{}, u, indexUserKey, decide.UserKey(u), nil)
+	if err != nil || older != nil {
+		if older != nil {
+			in.Older = older.(*accessv1alpha1.PlatformUser)
+		}
+		return in, err
+	}
+	if in.Teams, err = teamsOf(ctx, r.Client, u); err != nil {
+		return in, err
+	}
+	builtIns := []string{accessv1alpha1.SystemAdministratorRoleName(in.Environment.Name), accessv1alpha1.StubDefaultRoleName(in.Environment.Name, in.Environment.Spec.Product)}
+	in.Roles, err = rolesNamed(ctx, r.Client, u.Namespace, u.Spec.SecurityRoles, builtIns, teamRoleNames(in.Teams))
+	return in, err
 }
 
 func now(clock func() time.Time) time.Time {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,18 +14,26 @@ import (
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
+	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
 // SecurityRoleReconciler reads a role's environment and any older role with its name in its unit
 // and writes what decide.SecurityRole decides (SR2, SR4, SR8, SR9, EV3).
 type SecurityRoleReconciler struct {
 	client.Client
+	Recorder events.EventRecorder
+	sync     *syncStep
 }
 
 func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.SecurityRole, *accessv1alpha1.SecurityRole]{
-		client: r.Client, decide: r.decide,
+		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(role *accessv1alpha1.SecurityRole) any { return role.Status },
+		onDelete: func(ctx context.Context, role *accessv1alpha1.SecurityRole) (ctrl.Result, error) {
+			return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
+				return dvsync.DeleteSecurityRole(ctx, t, role)
+			})
+		},
 	}.reconcile(ctx, req)
 }
 
@@ -47,7 +56,18 @@ func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha
 		}
 	}
 	role.Status = decide.SecurityRole(in)
-	return decided{}, nil
+	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: role, conditions: &role.Status.Conditions, record: &role.Status.Dataverse,
+		decided: []any{role.Spec, role.Status.RoleName, role.Status.BusinessUnit, role.Status.Tables},
+		skip:    unsynced(role.Status.Conditions),
+		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
+			return dvsync.SecurityRole(ctx, t, role)
+		}})
+	if role.Spec.BuiltIn == "" {
+		if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, role, role.Status.Dataverse); err != nil {
+			return decided{}, err
+		}
+	}
+	return decided{events: events, requeueAfter: after}, nil
 }
 
 func (r *SecurityRoleReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {

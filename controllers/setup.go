@@ -5,10 +5,13 @@ package controllers
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,6 +29,11 @@ func CacheOptions() cache.Options {
 type Options struct {
 	// MaxConcurrentReconciles per kind; 0 means controller-runtime's default of 1.
 	MaxConcurrentReconciles int
+	// Dataverse applies the decided state to the Environments that name a target; nil decides
+	// and reports only.
+	Dataverse *dvsync.Pool
+	// Now is the clock; nil is the wall clock.
+	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=access.accessplane.io,resources=environments;securityroles;platformusers;applicationusers;teams,verbs=get;list;watch
@@ -45,14 +53,15 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
 	c := mgr.GetClient()
+	sync := &syncStep{pool: opts.Dataverse, now: opts.Now}
 	for _, r := range []interface {
 		SetupWithManager(ctrl.Manager, controller.Options) error
 	}{
-		&EnvironmentReconciler{Client: c, Recorder: mgr.GetEventRecorder("environment-controller")},
-		&SecurityRoleReconciler{Client: c},
-		&PlatformUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("platformuser-controller")},
-		&ApplicationUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("applicationuser-controller")},
-		&TeamReconciler{Client: c},
+		&EnvironmentReconciler{Client: c, Recorder: mgr.GetEventRecorder("environment-controller"), Now: opts.Now, sync: sync},
+		&SecurityRoleReconciler{Client: c, Recorder: mgr.GetEventRecorder("securityrole-controller"), sync: sync},
+		&PlatformUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("platformuser-controller"), Now: opts.Now, sync: sync},
+		&ApplicationUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("applicationuser-controller"), sync: sync},
+		&TeamReconciler{Client: c, Recorder: mgr.GetEventRecorder("team-controller"), sync: sync},
 	} {
 		if err := r.SetupWithManager(mgr, copts); err != nil {
 			return err

@@ -59,12 +59,16 @@ var _ = BeforeSuite(func() {
 
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	Expect(err).NotTo(HaveOccurred())
+	startEmulator()
 	stopManager = startManager()
 })
 
 var _ = AfterSuite(func() {
 	if stopManager != nil {
 		stopManager()
+	}
+	if emulatorServer != nil {
+		emulatorServer.Close()
 	}
 	cancel()
 	Expect(testEnv.Stop()).To(Succeed())
@@ -83,7 +87,7 @@ func startManager() func() {
 		Controller: config.Controller{SkipNameValidation: &skipNameValidation},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.SetupWithManager(mgr, controllers.Options{MaxConcurrentReconciles: 4})).To(Succeed())
+	Expect(controllers.SetupWithManager(mgr, controllers.Options{MaxConcurrentReconciles: 4, Dataverse: dataversePool(mgr.GetAPIReader())})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

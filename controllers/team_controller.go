@@ -4,6 +4,7 @@ import (
 	"context"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,18 +16,26 @@ import (
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
+	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
 // TeamReconciler reads a team's environment, roles and members and writes what decide.Team
 // decides (SR5, TM1, EV3).
 type TeamReconciler struct {
 	client.Client
+	Recorder events.EventRecorder
+	sync     *syncStep
 }
 
 func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.Team, *accessv1alpha1.Team]{
-		client: r.Client, decide: r.decide,
+		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(t *accessv1alpha1.Team) any { return t.Status },
+		onDelete: func(ctx context.Context, team *accessv1alpha1.Team) (ctrl.Result, error) {
+			return r.sync.deleteInDataverse(ctx, r.Client, team, team.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
+				return dvsync.DeleteTeam(ctx, t, team)
+			})
+		},
 	}.reconcile(ctx, req)
 }
 
@@ -45,7 +54,32 @@ func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) 
 		}
 	}
 	team.Status = decide.Team(in)
-	return decided{}, nil
+	memberIDs := map[string]string{}
+	if !team.Spec.Type.IsGroupTeam() {
+		for _, name := range team.Spec.Members {
+			memberIDs[name] = ""
+		}
+		for i := range in.Users {
+			if rec := in.Users[i].Status.Dataverse; rec != nil && decide.TeamIncludes(team, &in.Users[i]) {
+				memberIDs[in.Users[i].Name] = rec.ID
+			}
+		}
+	}
+	var roleNames []string
+	for _, name := range team.Spec.SecurityRoles {
+		if role := in.Roles[name]; role != nil {
+			roleNames = append(roleNames, role.DisplayRoleName())
+		}
+	}
+	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: team, conditions: &team.Status.Conditions, record: &team.Status.Dataverse,
+		decided: []any{team.Spec, team.Status.BusinessUnit, memberIDs, roleNames},
+		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
+			return dvsync.Team(ctx, t, team, memberIDs, roleNames)
+		}})
+	if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, team, team.Status.Dataverse); err != nil {
+		return decided{}, err
+	}
+	return decided{events: events, requeueAfter: after}, nil
 }
 
 // candidates are the users that may be members: the listed ones that exist, or for a group team
@@ -91,7 +125,8 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		Watches(&accessv1alpha1.PlatformUser{}, handler.EnqueueRequestsFromMapFunc(teamsOfUser), builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(e event.UpdateEvent) bool {
 				a, b := e.ObjectOld.(*accessv1alpha1.PlatformUser), e.ObjectNew.(*accessv1alpha1.PlatformUser)
-				return !equalStrings(a.Spec.SecurityGroups, b.Spec.SecurityGroups)
+				// A member's Dataverse record lets the team's sync add it.
+				return !equalStrings(a.Spec.SecurityGroups, b.Spec.SecurityGroups) || recordID(a.Status.Dataverse) != recordID(b.Status.Dataverse)
 			},
 		})).
 		WithOptions(opts).
@@ -108,4 +143,11 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func recordID(r *accessv1alpha1.DataverseRecord) string {
+	if r == nil {
+		return ""
+	}
+	return r.ID
 }

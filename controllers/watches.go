@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,7 +33,8 @@ func environmentToDependents(c client.Reader, list func() client.ObjectList, whi
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) { all(ctx, e.Object, q) },
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
 			oldEnv, newEnv := e.ObjectOld.(*accessv1alpha1.Environment), e.ObjectNew.(*accessv1alpha1.Environment)
-			if oldEnv.Generation != newEnv.Generation || !oldEnv.DeletionTimestamp.Equal(newEnv.DeletionTimestamp) {
+			if oldEnv.Generation != newEnv.Generation || !oldEnv.DeletionTimestamp.Equal(newEnv.DeletionTimestamp) ||
+				!equality.Semantic.DeepEqual(businessUnitRecords(oldEnv), businessUnitRecords(newEnv)) {
 				all(ctx, newEnv, q)
 				return
 			}
@@ -44,6 +46,15 @@ func environmentToDependents(c client.Reader, list func() client.ObjectList, whi
 			}
 		},
 	}
+}
+
+// businessUnitRecords are the Dataverse ids of the environment's units: every dependent's sync
+// waits for its unit's.
+func businessUnitRecords(env *accessv1alpha1.Environment) []accessv1alpha1.BusinessUnitRecord {
+	if env.Status.Dataverse == nil {
+		return nil
+	}
+	return env.Status.Dataverse.BusinessUnits
 }
 
 func environmentToUsers(c client.Reader) handler.EventHandler {

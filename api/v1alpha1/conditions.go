@@ -17,6 +17,9 @@ const (
 	ConditionNonInteractiveSlot = "NonInteractiveSlot"
 	// ConditionRolesAssigned says whether a principal's roles resolve and may be assigned (EN5, EN6, SR5).
 	ConditionRolesAssigned = "RolesAssigned"
+	// ConditionSynced says whether the decided state is in place in Dataverse (an Environment with
+	// spec.dataverse); Ready requires it.
+	ConditionSynced = "Synced"
 	// ConditionWebResourceReadable says whether a role can read the webresource table (SR8).
 	ConditionWebResourceReadable = "WebResourceReadable"
 )
@@ -70,6 +73,17 @@ const (
 	// Environment (EV2, EV4).
 	ReasonBusinessUnitCycle = "BusinessUnitCycle"
 	ReasonDeletionBlocked   = "DeletionBlocked"
+
+	// Sync target (Dataverse Web API).
+	ReasonSynced               = "Synced"
+	ReasonSyncPending          = "SyncPending"
+	ReasonDrifted              = "Drifted"
+	ReasonAwaitingEntraSync    = "AwaitingEntraSync"
+	ReasonDataverseUnreachable = "DataverseUnreachable"
+	ReasonUnauthorized         = "Unauthorized"
+	ReasonThrottled            = "Throttled"
+	ReasonEnablementDrift      = "EnablementDrift"
+	ReasonSyncConflict         = "SyncConflict"
 
 	// Security roles (SR8).
 	ReasonWebResourceReadable    = "WebResourceReadable"

@@ -98,6 +98,10 @@ type EnvironmentSpec struct {
 	// settings change some rules of the environment.
 	// +optional
 	Settings EnvironmentSettings `json:"settings,omitempty"`
+	// dataverse names the real environment to apply the decided state to. Without it the
+	// operator decides and reports only.
+	// +optional
+	Dataverse *DataverseTarget `json:"dataverse,omitempty"`
 }
 
 // LedgerEntry is one principal's place in an allocation ledger: since when it holds or waits.
@@ -113,8 +117,12 @@ type LedgerEntry struct {
 type SlotLedger struct {
 	// limit is the number of slots: seven.
 	Limit int32 `json:"limit"`
-	// used is the number of holders, and usage shows it as used/limit.
+	// used is the number of slots held (holders and unmanaged), and usage shows it as used/limit.
 	Used int32 `json:"used"`
+	// unmanaged is the number of slots held in Dataverse by non-interactive users no PlatformUser
+	// manages (spec.dataverse): they hold theirs first.
+	// +optional
+	Unmanaged int32 `json:"unmanaged,omitempty"`
 	// +kubebuilder:validation:MaxLength=16
 	Usage string `json:"usage"`
 	// holders keep their slot until deleted or no longer NonInteractive.
@@ -180,6 +188,9 @@ type EnvironmentStatus struct {
 	// users counts the environment's users by access mode and by enabled or disabled.
 	// +optional
 	Users *UserCounts `json:"users,omitempty"`
+	// dataverse is what the operator observed of the environment's Dataverse (spec.dataverse).
+	// +optional
+	Dataverse *EnvironmentDataverseStatus `json:"dataverse,omitempty"`
 }
 
 // Environment is a Power Platform environment with a Dataverse database.

@@ -153,6 +153,11 @@ type PlatformUserSpec struct {
 	// +kubebuilder:validation:MaxItems=5
 	// +optional
 	AdministratorRoles []AdministratorRole `json:"administratorRoles,omitempty"`
+	// entraObjectId is the user's Entra ID object id. With it the operator finds the user in
+	// Dataverse by its alternate key, and adds it from Entra ID when it is not there yet.
+	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	// +optional
+	EntraObjectID string `json:"entraObjectId,omitempty"`
 	// stub marks a placeholder created by data import (AM8): it cannot sign in or be enabled,
 	// takes no license and gets its product's default role. Immutable.
 	// +kubebuilder:default=false
@@ -221,6 +226,9 @@ type PrincipalStatus struct {
 	// +kubebuilder:validation:items:MaxLength=253
 	// +optional
 	AssignedRoles []string `json:"assignedRoles,omitempty"`
+	// dataverse is what the operator observed of the user's record (spec.dataverse of its Environment).
+	// +optional
+	Dataverse *DataverseRecord `json:"dataverse,omitempty"`
 	// firstEnabledTime is when the operator first saw the user enabled. EN7's re-invitation
 	// applies only to a user enabled again after this.
 	// +optional

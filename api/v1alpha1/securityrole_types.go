@@ -226,6 +226,9 @@ type SecurityRoleStatus struct {
 	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	Tables []EffectiveTable `json:"tables,omitempty"`
+	// dataverse is what the operator observed of the record (spec.dataverse of its Environment).
+	// +optional
+	Dataverse *DataverseRecord `json:"dataverse,omitempty"`
 }
 
 // SecurityRole is a Dataverse security role in one environment.

@@ -84,6 +84,9 @@ type TeamStatus struct {
 	// +kubebuilder:validation:MaxLength=100
 	// +optional
 	BusinessUnit string `json:"businessUnit,omitempty"`
+	// dataverse is what the operator observed of the record (spec.dataverse of its Environment).
+	// +optional
+	Dataverse *DataverseRecord `json:"dataverse,omitempty"`
 }
 
 // Team is an owner, access or Entra-group team in one environment.

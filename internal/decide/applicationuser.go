@@ -35,6 +35,7 @@ func ApplicationUser(in ApplicationUserInput) ApplicationUserOutcome {
 	st.BusinessUnit = prev.BusinessUnit
 	st.AssignedRoles = prev.AssignedRoles
 	st.FirstEnabledTime = prev.FirstEnabledTime
+	st.Dataverse = prev.Dataverse // observed by the sync target, not decided
 	st.Access = v1alpha1.AccessNoAccess
 	conds, list := conditionsOf(prev.Conditions, app.Generation)
 

@@ -129,14 +129,23 @@ func allocate(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users [
 	if l := env.Status.NonInteractive; l != nil {
 		prevSlot = LedgerOf(l.Holders, l.Waiting)
 	}
-	slot := allocation.Allocate(prevSlot, slotClaims, v1alpha1.NonInteractiveSlotLimit, now)
-	settleAt(slot, v1alpha1.NonInteractiveSlotLimit)
+	// The seven are the service's seven: non-interactive users Dataverse holds that no
+	// PlatformUser manages hold theirs first (spec.dataverse).
+	unmanaged := 0
+	if dv := st.Dataverse; dv != nil && env.Spec.Dataverse != nil {
+		unmanaged = len(dv.UnmanagedNonInteractive)
+	}
+	capacity := max(0, v1alpha1.NonInteractiveSlotLimit-unmanaged)
+	slot := allocation.Allocate(prevSlot, slotClaims, capacity, now)
+	settleAt(slot, capacity)
+	used := len(slot.Holders) + unmanaged
 	st.NonInteractive = &v1alpha1.SlotLedger{
-		Limit:   v1alpha1.NonInteractiveSlotLimit,
-		Used:    int32(len(slot.Holders)),
-		Usage:   fmt.Sprintf("%d/%d", len(slot.Holders), v1alpha1.NonInteractiveSlotLimit),
-		Holders: entriesOf(slot.Holders),
-		Waiting: entriesOf(slot.Waiting),
+		Limit:     v1alpha1.NonInteractiveSlotLimit,
+		Used:      int32(used),
+		Unmanaged: int32(unmanaged),
+		Usage:     fmt.Sprintf("%d/%d", used, v1alpha1.NonInteractiveSlotLimit),
+		Holders:   entriesOf(slot.Holders),
+		Waiting:   entriesOf(slot.Waiting),
 	}
 
 	prevSeats := map[string]allocation.Ledger{}

@@ -55,6 +55,7 @@ func PlatformUser(in PlatformUserInput) PlatformUserOutcome {
 	st.Claims = claims(u, in.Now)
 	st.AssignedRoles = prev.AssignedRoles
 	st.FirstEnabledTime = prev.FirstEnabledTime
+	st.Dataverse = prev.Dataverse // observed by the sync target, not decided
 	st.Access = v1alpha1.AccessNoAccess
 	conds, list := conditionsOf(prev.Conditions, u.Generation)
 
@@ -288,7 +289,7 @@ func EnablementInput(u *v1alpha1.PlatformUser, env *v1alpha1.Environment) enable
 		}
 	}
 	if l := env.Status.NonInteractive; l != nil {
-		in.Slot = grantOf(LedgerOf(l.Holders, l.Waiting), u.Name, int(l.Limit))
+		in.Slot = grantOf(LedgerOf(l.Holders, l.Waiting), u.Name, int(l.Limit-l.Unmanaged))
 	}
 	return in
 }

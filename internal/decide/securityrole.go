@@ -26,6 +26,7 @@ func SecurityRole(in SecurityRoleInput) v1alpha1.SecurityRoleStatus {
 		ObservedGeneration: role.Generation,
 		RoleName:           role.DisplayRoleName(),
 		Tables:             access.ExpandRole(&role.Spec),
+		Dataverse:          role.Status.Dataverse, // observed by the sync target, not decided
 	}
 	conds, list := conditionsOf(role.Status.Conditions, role.Generation)
 

@@ -23,7 +23,8 @@ type TeamInput struct {
 // in spec.securityGroups (TM1).
 func Team(in TeamInput) v1alpha1.TeamStatus {
 	team := in.Team
-	st := v1alpha1.TeamStatus{ObservedGeneration: team.Generation}
+	// The record is observed by the sync target, not decided.
+	st := v1alpha1.TeamStatus{ObservedGeneration: team.Generation, Dataverse: team.Status.Dataverse}
 	conds, list := conditionsOf(team.Status.Conditions, team.Generation)
 	conds.Apply(teamVerdict(in, &st))
 	st.Conditions = *list

@@ -1,0 +1,154 @@
+package controllers_test
+
+import (
+	"fmt"
+	"sort"
+	"sync/atomic"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/dataverse/emulator"
+)
+
+var dvEnvs atomic.Int32
+
+// syncedEnvironment adds a fresh emulated Dataverse environment and returns an Environment that
+// targets it, with its credentials Secret created in ns.
+func syncedEnvironment(ns, name string, policy accessv1alpha1.ManagementPolicy, mutate ...func(*accessv1alpha1.Environment)) (*accessv1alpha1.Environment, string) {
+	dvName := fmt.Sprintf("org%d", dvEnvs.Add(1))
+	emu.AddEnvironment(emulator.EnvironmentConfig{Name: dvName, OrganizationName: "Contoso " + dvName})
+	create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-dataverse"},
+		StringData: map[string]string{"tenantId": "t", "clientId": emulator.OperatorApplicationID, "clientSecret": "s"}})
+	e := environment(ns, name, append([]func(*accessv1alpha1.Environment){func(e *accessv1alpha1.Environment) {
+		e.Spec.Dataverse = &accessv1alpha1.DataverseTarget{
+			URL: dataverseURL(dvName), EnvironmentID: emu.EnvironmentID(dvName),
+			CredentialsSecretRef: accessv1alpha1.SecretReference{Name: name + "-dataverse"},
+			ManagementPolicy:     policy,
+		}
+	}}, mutate...)...)
+	return e, dvName
+}
+
+func dumpOf(dvName string) emulator.EnvironmentDump {
+	for _, e := range emu.Dump().Environments {
+		if e.Name == dvName {
+			return e
+		}
+	}
+	Fail("no emulated environment " + dvName)
+	return emulator.EnvironmentDump{}
+}
+
+func recordNamed(records []map[string]any, field, value string) map[string]any {
+	for _, r := range records {
+		if fmt.Sprint(r[field]) == value {
+			return r
+		}
+	}
+	return nil
+}
+
+func writesTo(dvName string) []string {
+	var out []string
+	for _, r := range emulator.Writes(emu.Requests()) {
+		if r.Environment == dvName {
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ = Describe("Sync target", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("Synced: a fresh environment ends with exactly the decided records: units, a role's privileges, a user's access mode, unit and roles, an application user, a team's members and roles", func() {
+		const env = "corp"
+		objectID := "0b9f3a1e-5c7d-4e2f-8a6b-1c2d3e4f5a6b"
+		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage, func(e *accessv1alpha1.Environment) {
+			e.Spec.BusinessUnits = []accessv1alpha1.BusinessUnit{{Name: "hq"}, {Name: "sales", Parent: "hq"}}
+		})
+		Expect(emu.SetEntraUser(dv, emulator.EntraUser{ObjectID: objectID, UPN: "ada@contoso.com", Licensed: true})).To(Succeed())
+		create(e,
+			role(ns, "seller", env, func(r *accessv1alpha1.SecurityRole) {
+				r.Spec.RoleName = "Seller"
+				r.Spec.BusinessUnit = "sales"
+				r.Spec.MiscellaneousPrivileges = []accessv1alpha1.NamedPrivilege{{Name: "ExportToExcel", Level: accessv1alpha1.AccessOrganization}}
+			}),
+			user(ns, "ada", env, withLicense("PLAN1"), withRoles("seller"), func(u *accessv1alpha1.PlatformUser) {
+				u.Spec.BusinessUnit = "sales"
+				u.Spec.EntraObjectID = objectID
+			}),
+			&accessv1alpha1.ApplicationUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "erp"},
+				Spec: accessv1alpha1.ApplicationUserSpec{EnvironmentName: env, Enabled: true, BusinessUnit: "sales", SecurityRoles: []string{"seller"},
+					ApplicationID: "11111111-2222-4333-8444-555555555555"}},
+			&accessv1alpha1.Team{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "closers"},
+				Spec: accessv1alpha1.TeamSpec{EnvironmentName: env, Type: accessv1alpha1.TeamOwner, BusinessUnit: "sales",
+					Members: []string{"ada"}, SecurityRoles: []string{"seller"}}},
+		)
+		ada := platformUser(ns, "ada")
+		Eventually(readyReason(environment(ns, env)), "60s").Should(Equal("True"))
+		Eventually(readyReason(securityRole(ns, "seller")), "60s").Should(Equal("True"))
+		Eventually(readyReason(ada), "90s").Should(Equal("True"))
+		Expect(conditionOf(ada, accessv1alpha1.ConditionSynced)()).To(Equal("True/" + accessv1alpha1.ReasonSynced))
+		app := &accessv1alpha1.ApplicationUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "erp"}}
+		Eventually(readyReason(app), "60s").Should(Equal("True"))
+		team := &accessv1alpha1.Team{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "closers"}}
+		Eventually(readyReason(team), "60s").Should(Equal("True"))
+
+		d := dumpOf(dv)
+		root := recordNamed(d.BusinessUnits, "name", "Contoso "+dv)
+		Expect(root).NotTo(BeNil(), "the organization's root unit is adopted as hq")
+		sales := recordNamed(d.BusinessUnits, "name", "sales")
+		Expect(sales).NotTo(BeNil(), "the declared unit is created")
+		Expect(sales["_parentbusinessunitid_value"]).To(Equal(root["businessunitid"]))
+
+		seller := recordNamed(d.Roles, "name", "Seller")
+		Expect(seller).NotTo(BeNil())
+		Expect(seller["_businessunitid_value"]).To(Equal(sales["businessunitid"]))
+		sellerRole := securityRole(ns, "seller")
+		Expect(k8sClient.Get(ctx, key(ns, "seller"), sellerRole)).To(Succeed())
+		Expect(sellerRole.Status.Dataverse.ID).To(Equal(seller["roleid"]))
+
+		adaRec := recordNamed(d.Users, "domainname", "ada@contoso.com")
+		Expect(adaRec).NotTo(BeNil(), "added from Entra ID")
+		Expect(adaRec["accessmode"]).To(BeEquivalentTo(0))
+		Expect(adaRec["_businessunitid_value"]).To(Equal(sales["businessunitid"]))
+		Expect(ada.Status.Dataverse.ID).To(Equal(adaRec["systemuserid"]))
+		Expect(*ada.Status.Dataverse.IsDisabled).To(BeFalse())
+
+		appRec := recordNamed(d.Users, "applicationid", "11111111-2222-4333-8444-555555555555")
+		Expect(appRec).NotTo(BeNil(), "created with the Web API")
+		Expect(appRec["isdisabled"]).To(BeFalse())
+
+		teamRec := recordNamed(d.Teams, "name", "closers")
+		Expect(teamRec).NotTo(BeNil())
+		Expect(teamRec["teamtype"]).To(BeEquivalentTo(0))
+		fmt.Fprintf(GinkgoWriter, "dump: users %v\nroles %v\nteams %v\n", d.Users, d.Roles, d.Teams)
+
+		By("nothing is written once converged")
+		before := len(writesTo(dv))
+		Consistently(func() int { return len(writesTo(dv)) }, "3s").Should(Equal(before))
+	})
+
+	It("Synced Drifted: managementPolicy Observe reports every difference and writes nothing", func() {
+		const env = "watch"
+		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementObserve, func(e *accessv1alpha1.Environment) {
+			e.Spec.BusinessUnits = []accessv1alpha1.BusinessUnit{{Name: "hq"}, {Name: "sales", Parent: "hq"}}
+		})
+		create(e, role(ns, "seller", env))
+		env0 := environment(ns, env)
+		Eventually(readyReason(env0), "60s").Should(Equal(accessv1alpha1.ReasonDrifted))
+		Expect(stalledReason(env0)).To(Equal(accessv1alpha1.ReasonDrifted))
+		Expect(condition(env0, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("business unit sales missing"))
+		r := securityRole(ns, "seller")
+		Eventually(readyReason(r), "60s").Should(Equal(accessv1alpha1.ReasonDrifted))
+		Expect(condition(r, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("role missing"))
+		Expect(writesTo(dv)).To(BeEmpty(), "Observe writes nothing")
+	})
+})
