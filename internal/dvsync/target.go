@@ -60,7 +60,9 @@ type differences struct {
 	list []string
 }
 
-func (d *differences) add(format string, args ...any) { d.list = append(d.list, fmt.Sprintf(format, args...)) }
+func (d *differences) add(format string, args ...any) {
+	d.list = append(d.list, fmt.Sprintf(format, args...))
+}
 
 func (d *differences) String() string { return strings.Join(d.list, "; ") }
 
