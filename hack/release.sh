@@ -73,7 +73,14 @@ values="${work}/chart/values.yaml"
 sed -i -e "s#^  repository: .*#  repository: ${IMAGE_REPO}#" -e "s#^  digest: \"\"#  digest: ${digest}#" "${values}"
 grep -q "^  digest: ${digest}$" "${values}" || { echo "make release: could not set the digest in the chart's values.yaml" >&2; exit 1; }
 "${HELM}" lint --strict "${work}/chart" >/dev/null
-"${HELM}" package "${work}/chart" --version "${chart_version}" --app-version "${VERSION}" -d "${dist}" >/dev/null
+"${HELM}" package "${work}/chart" --version "${chart_version}" --app-version "${VERSION}" -d "${work}" >/dev/null
+# helm package stamps the files with the current time; repack what it wrote with SOURCE_DATE_EPOCH,
+# sorted, owned by 0:0 and gzip without a name or time, so the chart's checksum is reproducible too.
+mkdir -p "${work}/pkg"
+tar -xzf "${work}/${name}-${chart_version}.tgz" -C "${work}/pkg"
+tar -C "${work}/pkg" --sort=name --mtime="@${SOURCE_DATE_EPOCH}" --owner=0 --group=0 --numeric-owner --format=gnu -cf - "${name}" \
+  | gzip -9 -n > "${dist}/${name}-${chart_version}.tgz"
+"${HELM}" lint --strict "${dist}/${name}-${chart_version}.tgz" >/dev/null
 
 (
   cd "${dist}"
