@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Reconciles that may run at once per kind.")
 	// Defaults from make bench (README): at 100/200 convergence matches the floor a bare client
 	// with the same limits sets; above it the API server, not the client, is the bound.
-	kubeQPS := flag.Float64("kube-api-qps", 100, "Queries per second to the API server, for all of the manager's clients together.")
+	kubeQPS := flag.Float64("kube-api-qps", 100, "Queries per second to the API server, for all of the manager's clients together; 0 or less: unlimited.")
 	kubeBurst := flag.Int("kube-api-burst", 200, "Burst of queries to the API server, for all of the manager's clients together.")
 	pprofAddr := flag.String("pprof-bind-address", "0", "Address of the pprof endpoint, for profiling (make bench); \"0\" disables it. Also turns on block profiling.")
 	dvOpts := dataverse.DefaultOptions()
@@ -90,7 +90,11 @@ func main() {
 	// controller-runtime builds one REST client per resource kind, each with a limiter of its own
 	// unless the config carries one: share a single token bucket so that --kube-api-qps is the
 	// manager's total rate, as an operator of the cluster would read it.
-	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	// A rate of zero or less means unlimited, as client-go reads it (a token bucket with a negative
+	// rate would let one burst through and then block forever).
+	if cfg.QPS > 0 {
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(),
