@@ -90,10 +90,13 @@ func main() {
 	// controller-runtime builds one REST client per resource kind, each with a limiter of its own
 	// unless the config carries one: share a single token bucket so that --kube-api-qps is the
 	// manager's total rate, as an operator of the cluster would read it.
-	// A rate of zero or less means unlimited, as client-go reads it (a token bucket with a negative
-	// rate would let one burst through and then block forever).
+	// A rate of zero or less means unlimited: client-go reads a negative QPS so (and zero as its
+	// default of 5), while a token bucket with a negative rate lets one burst through and then
+	// blocks forever.
 	if cfg.QPS > 0 {
 		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	} else {
+		cfg.QPS = -1
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
