@@ -27,10 +27,12 @@ help: ## Show the targets.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs and RBAC from the markers.
+manifests: controller-gen kustomize ## Generate CRDs and RBAC from the markers, and the Helm chart from config/.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 	@# manager plan validates offline with a copy of the CRDs built into the binary; keep it equal.
 	go generate ./internal/plan
+	@# The Helm chart is rendered from config/ (hack/chart); keep it equal too.
+	@go run ./hack/chart -kustomize $(KUSTOMIZE)
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code from the markers.
@@ -138,8 +140,7 @@ image-push: ## Push the image of dist/image (make image) to IMG=registry/reposit
 	go run ./hack/image push -layout $(IMAGE_DIR)/oci $(IMG)
 
 .PHONY: chart
-chart: manifests kustomize ## Render charts/dataverse-access-operator (templates/, crds/, values.yaml) from config/.
-	go run ./hack/chart -kustomize $(KUSTOMIZE)
+chart: manifests ## Render charts/dataverse-access-operator (templates/, crds/, values.yaml) from config/ (make manifests does too).
 
 .PHONY: chart-lint
 chart-lint: helm ## helm lint the chart with its default values and with every value set (hack/chart/testdata).
