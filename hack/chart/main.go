@@ -64,25 +64,46 @@ func run(kustomize, config, out string) error {
 	if err != nil {
 		return err
 	}
-	// templates/ and crds/ hold only generated files: clear them so a resource removed from
-	// config/ disappears from the chart too.
-	for _, dir := range []string{"templates", "crds"} {
-		if err := os.RemoveAll(filepath.Join(out, dir)); err != nil {
-			return err
-		}
-	}
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	// Each file is written to a temporary name and renamed over the old one, so that a helm or
+	// kubectl reading the chart meanwhile (make manifests runs this, and the tree is shared) never
+	// sees a missing or half-written file.
 	for _, name := range names {
 		path := filepath.Join(out, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, []byte(files[name]), 0o644); err != nil {
+		if old, err := os.ReadFile(path); err == nil && string(old) == files[name] {
+			continue
+		}
+		tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+		if err := os.WriteFile(tmp, []byte(files[name]), 0o644); err != nil {
 			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+	}
+	// templates/ and crds/ hold only generated files: a resource removed from config/ disappears
+	// from the chart too.
+	for _, dir := range []string{"templates", "crds"} {
+		entries, err := os.ReadDir(filepath.Join(out, dir))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if _, ok := files[dir+"/"+e.Name()]; !ok {
+				if err := os.Remove(filepath.Join(out, dir, e.Name())); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	fmt.Printf("hack/chart: wrote %d files to %s from %s\n", len(files), out, config)
