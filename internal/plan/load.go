@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -141,18 +143,41 @@ func loadPath(p string) ([]Document, InputErrors) {
 		return nil, InputErrors{{Source: Source{File: p}, Msg: fmt.Sprintf("cannot read the directory: %v", err)}}
 	}
 	sort.Strings(files)
+	// Plain files are parsed in parallel; everything is kept in path order.
+	type result struct {
+		docs []Document
+		errs InputErrors
+	}
+	results := make([]result, len(files))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i].docs, results[i].errs = loadFile(files[i])
+			}
+		}()
+	}
+	for i := range files {
+		if kustomization(files[i]) == "" {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	// Kustomize keeps global state (its OpenAPI schema): builds run one at a time.
+	for i := range files {
+		if kustomization(files[i]) != "" {
+			results[i].docs, results[i].errs = loadKustomization(files[i])
+		}
+	}
 	var docs []Document
 	var errs InputErrors
-	for _, f := range files {
-		var d []Document
-		var e InputErrors
-		if kustomization(f) != "" {
-			d, e = loadKustomization(f)
-		} else {
-			d, e = loadFile(f)
-		}
-		docs = append(docs, d...)
-		errs = append(errs, e...)
+	for _, r := range results {
+		docs = append(docs, r.docs...)
+		errs = append(errs, r.errs...)
 	}
 	return docs, errs
 }

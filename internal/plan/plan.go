@@ -10,15 +10,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -241,6 +243,7 @@ func admitAll(ctx context.Context, opts Options, docs []Document, base *state, s
 	var refused []Refusal
 	var ignored []Ignored
 	seen := map[objKey]Source{}
+	var jobs []admission
 	for _, d := range docs {
 		obj := d.Object
 		gvk := obj.GroupVersionKind()
@@ -279,9 +282,15 @@ func admitAll(ctx context.Context, opts Options, docs []Document, base *state, s
 		if base != nil {
 			old = base.objects[key]
 		}
-		admitted, ferrs := opts.Admission.Admit(ctx, obj, old)
-		if len(ferrs) > 0 {
-			refused = append(refused, refusalsOf(d, key, ferrs)...)
+		jobs = append(jobs, admission{doc: d, key: key, obj: obj, old: old})
+	}
+	// Each object is admitted on its own, as the API server would: in parallel, then recorded in
+	// input order, which sets the creation times.
+	admitParallel(ctx, opts.Admission, jobs)
+	for _, j := range jobs {
+		key, old, admitted := j.key, j.old, j.admitted
+		if len(j.errs) > 0 {
+			refused = append(refused, refusalsOf(j.doc, key, j.errs)...)
 			if old != nil {
 				st.add(key, base.sources[key], old)
 			}
@@ -297,12 +306,41 @@ func admitAll(ctx context.Context, opts Options, docs []Document, base *state, s
 			// A spec change is a new generation, as the API server counts it.
 			admitted.SetGeneration(old.GetGeneration() + 1)
 		}
-		st.add(key, d.Source, admitted)
+		st.add(key, j.doc.Source, admitted)
 	}
 	if len(errs) > 0 {
 		return nil, nil, nil, errs
 	}
 	return st, refused, ignored, nil
+}
+
+// admission is one object to admit and its outcome.
+type admission struct {
+	doc      Document
+	key      objKey
+	obj, old *unstructured.Unstructured
+	admitted *unstructured.Unstructured
+	errs     field.ErrorList
+}
+
+// admitParallel admits every job, on as many goroutines as there are CPUs.
+func admitParallel(ctx context.Context, adm *Admission, jobs []admission) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				jobs[i].admitted, jobs[i].errs = adm.Admit(ctx, jobs[i].obj, jobs[i].old)
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 func refusalsOf(d Document, key objKey, ferrs field.ErrorList) []Refusal {
@@ -381,7 +419,7 @@ func (st *state) add(key objKey, src Source, obj *unstructured.Unstructured) {
 }
 
 func mustConvert(u *unstructured.Unstructured, into interface{}) {
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
+	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
 		panic(fmt.Sprintf("plan: an admitted %s does not convert: %v", u.GetKind(), err))
 	}
 }
