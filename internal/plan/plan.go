@@ -212,6 +212,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	rep.Refused = refused
 	rep.Ignored = ignored
+	rep.Notes = append(rep.Notes, head.dataverseNotes()...)
 	rep.Objects = head.results(base)
 	if base != nil {
 		rep.Diff = diff(base, head)
@@ -494,6 +495,18 @@ func (st *state) inheritStatus(base *state) {
 			}
 		}
 	}
+}
+
+// dataverseNotes say what plan cannot know offline: whether a Dataverse target accepts the
+// decided state. The verdicts are the decisions; in the cluster, Ready also waits for Synced.
+func (st *state) dataverseNotes() []string {
+	var out []string
+	for _, it := range st.items() {
+		if env, ok := it.obj.(*v1alpha1.Environment); ok && env.Spec.Dataverse != nil {
+			out = append(out, fmt.Sprintf("environment %s applies its decisions to Dataverse (spec.dataverse): plan shows the decisions; in the cluster its objects are Ready only once Synced, which needs the service", env.Name))
+		}
+	}
+	return out
 }
 
 // isBuiltIn reports whether an Environment made the role (it carries the built-in label).
