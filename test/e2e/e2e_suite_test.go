@@ -29,7 +29,9 @@ var (
 	root, tmp string
 	// managerBin is the manager, built from this tree for this run.
 	managerBin string
-	cluster    *localcluster.Cluster
+	// emulatorBin is the Dataverse emulator (hack/dataverse-emulator), built from this tree.
+	emulatorBin string
+	cluster     *localcluster.Cluster
 	// suiteCtx bounds every command of the suite.
 	suiteCtx    context.Context
 	suiteCancel context.CancelFunc
@@ -56,6 +58,10 @@ var _ = BeforeSuite(func() {
 	By("building the manager binary from this tree")
 	managerBin = filepath.Join(tmp, "manager")
 	Expect(localcluster.BuildManager(suiteCtx, root, managerBin)).To(Succeed())
+
+	By("building the Dataverse emulator binary from this tree")
+	emulatorBin = filepath.Join(tmp, "dataverse-emulator")
+	Expect(localcluster.BuildEmulator(suiteCtx, root, emulatorBin)).To(Succeed())
 
 	By("rendering the install bundle: make build-installer writes dist/install.yaml")
 	make := exec.CommandContext(suiteCtx, "make", "-s", "build-installer")

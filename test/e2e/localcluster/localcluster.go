@@ -243,6 +243,12 @@ type Manager struct {
 // metrics endpoint (HTTPS, authenticated) and the probes on free ports of 127.0.0.1, and its log
 // in logPath; it returns once /readyz answers. extraArgs are appended to the flags.
 func StartManager(binary, kubeconfig, logPath string, extraArgs ...string) (*Manager, error) {
+	return StartManagerEnv(binary, kubeconfig, logPath, nil, extraArgs...)
+}
+
+// StartManagerEnv is StartManager with env added to the manager's environment (for example
+// EmulatorInfo.ManagerEnv: SSL_CERT_FILE and AZURE_AUTHORITY_HOST).
+func StartManagerEnv(binary, kubeconfig, logPath string, env []string, extraArgs ...string) (*Manager, error) {
 	metricsPort, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -261,7 +267,7 @@ func StartManager(binary, kubeconfig, logPath string, extraArgs ...string) (*Man
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
 	}, extraArgs...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A process group of its own, as envtest gives kube-apiserver and etcd: Ctrl-C in a terminal
 	// reaches only the program that started it, which stops it with one SIGTERM (a second signal
