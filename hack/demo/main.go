@@ -1,8 +1,11 @@
 // Command demo is `make demo`: the operator on one machine, the way a user runs it. It starts a
 // kube-apiserver and etcd built from source (hack/envtest-assets.sh), installs the CRDs with
-// kubectl, runs bin/manager as a separate process, applies config/samples, waits until every
-// object has settled and prints what the operator decided: access modes, the seven
-// non-interactive slots, license seats, effective roles, a check-access report and the metrics.
+// kubectl, runs the Dataverse emulator (bin/dataverse-emulator) and bin/manager as separate
+// processes, the manager reaching the emulator as it reaches the real service (SSL_CERT_FILE,
+// AZURE_AUTHORITY_HOST, --power-platform-api-url), applies config/samples-dataverse (the samples
+// with a Dataverse target), waits until every object has settled and is synced, and prints what
+// the operator decided: access modes, the seven non-interactive slots, license seats, effective
+// roles, what Dataverse holds next to it, a check-access report and the metrics.
 // It then keeps running, with a kubeconfig in bin/demo.kubeconfig, until Ctrl-C; with DEMO_EXIT=1
 // (or -exit) it stops after printing.
 package main
@@ -31,9 +34,10 @@ const namespace = "contoso"
 func main() {
 	exitAfter := flag.Bool("exit", os.Getenv("DEMO_EXIT") == "1", "Stop after printing instead of running until Ctrl-C (also DEMO_EXIT=1).")
 	manager := flag.String("manager", "bin/manager", "The manager binary (make build writes bin/manager).")
+	emulatorBin := flag.String("emulator", "bin/dataverse-emulator", "The Dataverse emulator binary (make emulator writes bin/dataverse-emulator).")
 	kubeconfig := flag.String("write-kubeconfig", "bin/demo.kubeconfig", "Where to write the demo cluster's kubeconfig.")
 	flag.Parse()
-	if err := run(*manager, *kubeconfig, *exitAfter); err != nil {
+	if err := run(*manager, *emulatorBin, *kubeconfig, *exitAfter); err != nil {
 		fmt.Fprintf(os.Stderr, "\ndemo: %v\n", err)
 		os.Exit(1)
 	}
@@ -41,7 +45,7 @@ func main() {
 
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
 
-func run(managerBin, kubeconfig string, exitAfter bool) error {
+func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -55,7 +59,7 @@ func run(managerBin, kubeconfig string, exitAfter bool) error {
 		}
 		return filepath.Join(root, p)
 	}
-	managerBin, kubeconfig = abs(managerBin), abs(kubeconfig)
+	managerBin, emulatorBin, kubeconfig = abs(managerBin), abs(emulatorBin), abs(kubeconfig)
 	if _, err := os.Stat(managerBin); err != nil {
 		return fmt.Errorf("no manager binary at %s: run make build (make demo does)", managerBin)
 	}
@@ -82,9 +86,23 @@ func run(managerBin, kubeconfig string, exitAfter bool) error {
 		return err
 	}
 
+	step("Dataverse: %s as its own process (TLS with a CA it writes to a file, an Entra ID token endpoint, the admin API)", rel(root, emulatorBin))
+	emu, err := startDataverse(ctx, root, emulatorBin, filepath.Dir(kubeconfig))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := emu.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: stopping the emulator: %v\n", err)
+		}
+	}()
+	fmt.Printf("    environment %s at %s; the people of %s/entra-users.yaml are in its Entra ID tenant (log in %s)\n",
+		localcluster.DataverseSamplesEnvironment, emu.Info.EnvironmentURL(localcluster.DataverseSamplesEnvironment), localcluster.DataverseSamplesDir, rel(root, emu.LogPath))
+
 	logPath := filepath.Join(filepath.Dir(kubeconfig), "demo-manager.log")
-	step("Starting the manager: %s --leader-elect=false (log in %s)", rel(root, managerBin), rel(root, logPath))
-	mgr, err := localcluster.StartManager(managerBin, kubeconfig, logPath)
+	step("Starting the manager: %s %s --leader-elect=false %s (log in %s)", strings.Join(emu.Info.ManagerEnv(), " "), rel(root, managerBin),
+		strings.Join(emu.Info.ManagerArgs(), " "), rel(root, logPath))
+	mgr, err := localcluster.StartManagerEnv(managerBin, kubeconfig, logPath, emu.Info.ManagerEnv(), emu.Info.ManagerArgs()...)
 	if err != nil {
 		return err
 	}
@@ -95,11 +113,15 @@ func run(managerBin, kubeconfig string, exitAfter bool) error {
 	}()
 	fmt.Printf("    ready; metrics on https://127.0.0.1:%d/metrics, probes on http://127.0.0.1:%d\n", mgr.MetricsPort, mgr.ProbePort)
 
-	step("Applying the samples: kubectl create namespace %s && kubectl apply -n %s -k config/samples", namespace, namespace)
+	step("Applying the samples with a Dataverse target: kubectl create namespace %s, the credentials Secret, and config/samples-dataverse", namespace)
+	fmt.Printf("$ kubectl create secret generic %s --from-literal=tenantId=%s --from-literal=clientId=%s --from-literal=clientSecret=...\n",
+		localcluster.DataverseSamplesSecret, demoTenantID, emu.Info.OperatorClientID)
+	fmt.Printf("$ kubectl kustomize %s | sed 's#%s#%s#' | kubectl apply -f -     # spec.dataverse.url: the emulator's port\n",
+		localcluster.DataverseSamplesDir, localcluster.DataverseSamplesURL, emu.Info.URL)
 	if _, err := k("create", "namespace", namespace); err != nil {
 		return err
 	}
-	out, err := k("apply", "-n", namespace, "-k", filepath.Join(root, "config", "samples"))
+	out, err := cluster.ApplyDataverseSamples(ctx, root, namespace, emu.Info, demoTenantID, demoClientSecret)
 	if err != nil {
 		return err
 	}
@@ -111,6 +133,12 @@ func run(managerBin, kubeconfig string, exitAfter bool) error {
 		fmt.Printf("    %d of %d objects settled\n", settled, total)
 	})
 	if err != nil {
+		fmt.Fprintf(os.Stderr, "manager log (%s), last lines:\n%s\n", logPath, mgr.LogTail(30))
+		return err
+	}
+
+	step("Waiting until every object is Synced: in place in Dataverse (people arrive from Entra ID through the admin API's addUser)")
+	if objs, err = waitSynced(ctx, cluster, namespace, 3*time.Minute); err != nil {
 		fmt.Fprintf(os.Stderr, "manager log (%s), last lines:\n%s\n", logPath, mgr.LogTail(30))
 		return err
 	}
@@ -170,6 +198,25 @@ func run(managerBin, kubeconfig string, exitAfter bool) error {
 		}
 	}
 
+	if err := show("Synced: every object is in place in Dataverse (Ready requires it; kubectl wait --for=condition=Synced works too)",
+		"get", "accessplane", "-o", "custom-columns="+
+			"KIND:.kind,NAME:.metadata.name,SYNCED:.status.conditions[?(@.type==\"Synced\")].status,REASON:.status.conditions[?(@.type==\"Synced\")].reason,"+
+			"DATAVERSE-ID:.status.dataverse.id"); err != nil {
+		return err
+	}
+	step("What Dataverse holds (the emulator's GET /_emulator/state) next to what the cluster decided")
+	fmt.Printf("$ curl --cacert %s %s/_emulator/state\n", rel(root, emu.Info.CAFile), emu.Info.URL)
+	dump, err := emu.Environment(ctx, localcluster.DataverseSamplesEnvironment)
+	if err != nil {
+		return err
+	}
+	if objs, err = cluster.Objects(ctx, namespace); err != nil {
+		return err
+	}
+	if err := showDataverse(dump, objs); err != nil {
+		return err
+	}
+
 	checkArgs := []string{"check-access", "--kubeconfig", kubeconfig, "-n", namespace, "--user", "bob", "--table", "account"}
 	step("Check Access: what bob can do on accounts, and which role and team grants it")
 	fmt.Printf("$ %s %s\n", rel(root, managerBin), "check-access --user bob --table account")
@@ -190,10 +237,14 @@ func run(managerBin, kubeconfig string, exitAfter bool) error {
     alias kubectl=%s     # or any kubectl
     kubectl get accessplane            # every object of the operator (namespace %s)
     kubectl describe puser dan         # its conditions say what to change
-    kubectl delete puser svc-erp-sync  # a slot frees: the first waiting user gets it
+    kubectl patch ppenv contoso-sales --type=merge -p '{"spec":{"dataverse":{"managementPolicy":"Observe"}}}'  # report, write nothing
     %s check-access --user alice       # the product's Check Access
-Manager log: %s. Ctrl-C stops the manager and the control plane (nothing is kept).
-`, kubeconfig, kubectlPath, namespace, rel(root, managerBin), rel(root, logPath))
+    curl --cacert %s %s/_emulator/state   # what Dataverse holds
+    curl --cacert %s -X PATCH -d '{"accessmode":1}' %s/_emulator/environments/%s/systemusers/$(kubectl get puser alice -o jsonpath={.status.dataverse.id})
+                                       # another admin's edit: Drifted under Observe, corrected under Manage (at the next sync, every 10m, or at once on a spec change)
+Manager log: %s, emulator log: %s. Ctrl-C stops the manager, the emulator and the control plane (nothing is kept).
+`, kubeconfig, kubectlPath, namespace, rel(root, managerBin), rel(root, emu.Info.CAFile), emu.Info.URL, rel(root, emu.Info.CAFile), emu.Info.URL,
+		localcluster.DataverseSamplesEnvironment, rel(root, logPath), rel(root, emu.LogPath))
 	if exitAfter {
 		return nil
 	}
@@ -205,6 +256,9 @@ Manager log: %s. Ctrl-C stops the manager and the control plane (nothing is kept
 		case <-time.After(time.Second):
 			if !mgr.Running() {
 				return fmt.Errorf("the manager exited; its log:\n%s", mgr.LogTail(30))
+			}
+			if !emu.Running() {
+				return fmt.Errorf("the Dataverse emulator exited; its log:\n%s", emu.LogTail(30))
 			}
 		}
 	}

@@ -82,7 +82,7 @@ var _ = Describe("The install bundle and the image", func() {
 })
 
 var _ = Describe("make demo", func() {
-	It("starts a control plane, runs the manager, applies the samples and prints what the operator decided (DEMO_EXIT=1)", func() {
+	It("starts a control plane, runs the emulator and the manager, applies the samples with a target and prints what the operator decided and what Dataverse holds (DEMO_EXIT=1)", func() {
 		demo := filepath.Join(tmp, "demo-bin")
 		build := exec.CommandContext(suiteCtx, "go", "build", "-o", demo, "./hack/demo")
 		build.Dir = root
@@ -90,7 +90,7 @@ var _ = Describe("make demo", func() {
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
 
 		kubeconfig := filepath.Join(tmp, "demo", "demo.kubeconfig")
-		cmd := exec.CommandContext(suiteCtx, demo, "-manager", managerBin, "-write-kubeconfig", kubeconfig)
+		cmd := exec.CommandContext(suiteCtx, demo, "-manager", managerBin, "-emulator", emulatorBin, "-write-kubeconfig", kubeconfig)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "DEMO_EXIT=1", "KUBEBUILDER_ASSETS="+cluster.Assets)
 		out, err = cmd.CombinedOutput()
@@ -106,9 +106,13 @@ var _ = Describe("make demo", func() {
 			"dataverse_access_noninteractive_slots_used{environment=\"contoso-sales\",namespace=\"contoso\"} 7",
 			"dataverse_access_noninteractive_slots_waiting{environment=\"contoso-sales\",namespace=\"contoso\"} 2",
 			"export KUBECONFIG=" + kubeconfig,
+			"--power-platform-api-url=https://127.0.0.1:", "32 of 32 objects Synced",
+			"What Dataverse holds", "ROLES IN DATAVERSE", "PRIVILEGES IN DATAVERSE", "MEMBERS IN DATAVERSE",
 		} {
 			Expect(text).To(ContainSubstring(want))
 		}
+		Expect(text).NotTo(ContainSubstring("DIFFERS"), "Dataverse holds what the cluster decided")
+		Expect(text).NotTo(ContainSubstring("not in Dataverse"))
 		Expect(kubeconfig).NotTo(BeAnExistingFile(), "the demo removes its kubeconfig when it stops")
 	})
 })
