@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse/emulator"
@@ -23,6 +24,18 @@ func syncedEnvironment(ns, name string, policy accessv1alpha1.ManagementPolicy, 
 	emu.AddEnvironment(emulator.EnvironmentConfig{Name: dvName, OrganizationName: "Contoso " + dvName})
 	create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-dataverse"},
 		StringData: map[string]string{"tenantId": "t", "clientId": emulator.OperatorApplicationID, "clientSecret": "s"}})
+	// The suite's other specs count reconciles across namespaces: once this spec ends, its
+	// environment stops targeting Dataverse so its objects stop their periodic re-syncs.
+	DeferCleanup(func() {
+		Eventually(func() error {
+			var e accessv1alpha1.Environment
+			if err := k8sClient.Get(ctx, key(ns, name), &e); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+			e.Spec.Dataverse = nil
+			return k8sClient.Update(ctx, &e)
+		}).Should(Succeed())
+	})
 	e := environment(ns, name, append([]func(*accessv1alpha1.Environment){func(e *accessv1alpha1.Environment) {
 		e.Spec.Dataverse = &accessv1alpha1.DataverseTarget{
 			URL: dataverseURL(dvName), EnvironmentID: emu.EnvironmentID(dvName),

@@ -53,7 +53,7 @@ var _ = Describe("License seats", func() {
 		Expect(stalledReason(c)).To(Equal(accessv1alpha1.ReasonSeatsExhausted))
 		Expect(condition(c, accessv1alpha1.ConditionReady).Message).To(ContainSubstring("all 2 seats of PLAN1 in environment sales are held; c@contoso.com is 1st of 1 waiting"))
 		Expect(c.Status.Enabled).To(BeFalse())
-		Eventually(func() []string { return eventReasons(ns, "c") }).Should(ContainElement(accessv1alpha1.ReasonSeatsExhausted))
+		Eventually(func() []string { return eventReasons(ns, env) }).Should(ContainElement(accessv1alpha1.ReasonSeatsExhausted), "LI1: the Environment records who waits")
 
 		By("EN4: leaving the security group disables b but it keeps its seat")
 		b := &accessv1alpha1.PlatformUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b"}}

@@ -90,7 +90,7 @@ func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.
 		env.Status.Dataverse = nil
 	}
 	observeEnvironment(env)
-	return decided{requeueAfter: requeue, deferWrite: out.Defer && (synced == nil || synced.Synced())}, nil
+	return decided{events: out.Events, requeueAfter: requeue, deferWrite: out.Defer && (synced == nil || synced.Synced())}, nil
 }
 
 // syncDataverse connects to the environment's Dataverse, adopts and creates its business units

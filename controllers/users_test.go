@@ -110,18 +110,18 @@ var _ = Describe("Non-interactive slots", func() {
 		Expect(k8sClient.Get(ctx, key(ns, env), &e)).To(Succeed())
 		Expect(e.Status.NonInteractive.Usage).To(Equal("7/7"))
 
-		By("a Warning event tells a waiting user the limit is reached")
+		By("one Warning event on the Environment names the users waiting because the limit is reached")
 		Eventually(func() []string {
 			var evs eventsv1.EventList
 			Expect(k8sClient.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
-			var reasons []string
+			var notes []string
 			for _, ev := range evs.Items {
-				if ev.Regarding.Name == order[19] {
-					reasons = append(reasons, ev.Reason)
+				if ev.Regarding.Name == env && ev.Reason == accessv1alpha1.ReasonNonInteractiveLimitReached {
+					notes = append(notes, ev.Note)
 				}
 			}
-			return reasons
-		}).Should(ContainElement(accessv1alpha1.ReasonNonInteractiveLimitReached))
+			return notes
+		}).Should(ContainElement(ContainSubstring(order[7]+", ")), "the first waiter is named first")
 	})
 
 	It("EV1: deleting a holder promotes the first waiter; switching a holder to ReadWrite frees its slot; a switch to NonInteractive queues behind earlier waiters", func() {

@@ -115,21 +115,19 @@ func createdOrDeleted() predicate.Predicate {
 }
 
 // userAllocationChanged passes the PlatformUser changes the Environment's ledger and counts
-// depend on: creation, deletion, access mode, license, stub, and the enabled fact.
+// depend on: creation, deletion and spec changes. The Environment decides the users' enablement
+// for its counts itself, so their status writes do not wake it.
 func userAllocationChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		a, b := e.ObjectOld.(*accessv1alpha1.PlatformUser), e.ObjectNew.(*accessv1alpha1.PlatformUser)
-		return a.Spec.AccessMode != b.Spec.AccessMode || a.Spec.License != b.Spec.License || a.Spec.Stub != b.Spec.Stub ||
-			a.Status.Enabled != b.Status.Enabled || !a.DeletionTimestamp.Equal(b.DeletionTimestamp)
+		return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() || !deletionEqual(e.ObjectOld, e.ObjectNew)
 	}}
 }
 
 // appUserCountChanged passes the ApplicationUser changes the Environment's counts depend on.
-func appUserCountChanged() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		a, b := e.ObjectOld.(*accessv1alpha1.ApplicationUser), e.ObjectNew.(*accessv1alpha1.ApplicationUser)
-		return a.Status.Enabled != b.Status.Enabled || !a.DeletionTimestamp.Equal(b.DeletionTimestamp)
-	}}
+func appUserCountChanged() predicate.Predicate { return userAllocationChanged() }
+
+func deletionEqual(a, b client.Object) bool {
+	return a.GetDeletionTimestamp().Equal(b.GetDeletionTimestamp())
 }
 
 // toEnvironment maps an object to the Environment it names.

@@ -12,6 +12,7 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/access"
 	"github.com/accessplane/dataverse-access-operator/internal/allocation"
 	"github.com/accessplane/dataverse-access-operator/internal/butree"
+	"github.com/accessplane/dataverse-access-operator/internal/enablement"
 )
 
 // EnvironmentInput is what the Environment's decision reads: the environment with its previous
@@ -28,6 +29,9 @@ type EnvironmentInput struct {
 type EnvironmentOutcome struct {
 	Status       v1alpha1.EnvironmentStatus
 	RequeueAfter time.Duration
+	// Events are the allocation's news, one per round rather than one per user: who was granted a
+	// slot or a seat, and who must wait because the limit is full.
+	Events []Event
 	// Defer is true when the new status only adds claims that are settling (and the counts that
 	// come with them): the reconcile at RequeueAfter grants them and writes once for the whole
 	// burst, instead of one ledger write per arriving claim. Nothing is lost: the deferred claims
@@ -53,7 +57,8 @@ func Environment(in EnvironmentInput) EnvironmentOutcome {
 	}
 
 	settle := allocate(env, &st, in.Users, in.Now)
-	st.Users = countUsers(in.Users, in.Apps)
+	st.Users = countUsers(env, &st, in.Users, in.Apps)
+	events := allocationEvents(env, &env.Status, &st)
 	switch short := seatsBelowUsage(st.Seats); {
 	case short != "":
 		conds.Apply(StalledBy(v1alpha1.ReasonSeatsBelowUsage, fmt.Sprintf(
@@ -65,7 +70,11 @@ func Environment(in EnvironmentInput) EnvironmentOutcome {
 		conds.Apply(Ready(readySummary(&st)))
 	}
 	st.Conditions = *list
-	return EnvironmentOutcome{Status: st, RequeueAfter: settle, Defer: settle > 0 && onlySettling(&env.Status, &st, env.Generation)}
+	deferred := settle > 0 && onlySettling(&env.Status, &st, env.Generation)
+	if deferred {
+		events = nil // the round that grants writes them
+	}
+	return EnvironmentOutcome{Status: st, RequeueAfter: settle, Defer: deferred, Events: events}
 }
 
 // onlySettling reports whether next differs from prev only by claims that are still settling:
@@ -218,8 +227,21 @@ func seatsBelowUsage(seats []v1alpha1.SeatLedger) string {
 	return strings.Join(short, "; ")
 }
 
-func countUsers(users []v1alpha1.PlatformUser, apps []v1alpha1.ApplicationUser) *v1alpha1.UserCounts {
+// countUsers counts the environment's users by access mode, and by whether they are in fact
+// enabled as the user's own decision will say (EN1, with the ledger just allocated), so the counts
+// never wait for the users' status writes. A user refused as a duplicate is disabled.
+func countUsers(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users []v1alpha1.PlatformUser, apps []v1alpha1.ApplicationUser) *v1alpha1.UserCounts {
+	next := &v1alpha1.Environment{ObjectMeta: env.ObjectMeta, Spec: env.Spec, Status: *st}
+	oldestUser := oldestBy(users, func(u *v1alpha1.PlatformUser) string { return UserKey(u) })
+	oldestApp := oldestBy(apps, func(a *v1alpha1.ApplicationUser) string { return ApplicationKey(a) })
 	c := &v1alpha1.UserCounts{}
+	count := func(enabled bool) {
+		if enabled {
+			c.Enabled++
+		} else {
+			c.Disabled++
+		}
+	}
 	for i := range users {
 		u := &users[i]
 		c.Total++
@@ -233,22 +255,90 @@ func countUsers(users []v1alpha1.PlatformUser, apps []v1alpha1.ApplicationUser) 
 		default:
 			c.ReadWrite++
 		}
-		if u.Status.Enabled {
-			c.Enabled++
-		} else {
-			c.Disabled++
-		}
+		count(oldestUser[UserKey(u)].Name == u.Name && enablement.Decide(EnablementInput(u, next)).Enabled)
 	}
 	for i := range apps {
+		a := &apps[i]
 		c.Total++
 		c.Application++
-		if apps[i].Status.Enabled {
-			c.Enabled++
-		} else {
-			c.Disabled++
-		}
+		count(oldestApp[ApplicationKey(a)].Name == a.Name && a.Spec.Enabled) // AM7: enabled as its spec says
 	}
 	return c
+}
+
+// allocationEvents are the news of one allocation round (EV1, AM6, LI1): the principals newly
+// granted a slot or a seat, and those newly waiting behind a full limit.
+func allocationEvents(env *v1alpha1.Environment, prev, next *v1alpha1.EnvironmentStatus) []Event {
+	var out []Event
+	if l := next.NonInteractive; l != nil {
+		var before *v1alpha1.SlotLedger
+		if prev.NonInteractive != nil {
+			before = prev.NonInteractive
+		} else {
+			before = &v1alpha1.SlotLedger{}
+		}
+		if granted := added(before.Holders, l.Holders); len(granted) > 0 {
+			out = append(out, Event{eventNormal, v1alpha1.ReasonSlotGranted, "Allocate",
+				fmt.Sprintf("granted a non-interactive slot of environment %s to %s (AM6)", env.Name, nameList(granted))})
+		}
+		if l.Used >= l.Limit {
+			if waiting := added(blocked(before.Waiting, before.Used >= before.Limit && before.Limit > 0), l.Waiting); len(waiting) > 0 {
+				out = append(out, Event{eventWarning, v1alpha1.ReasonNonInteractiveLimitReached, "Allocate",
+					fmt.Sprintf("all %d non-interactive slots of environment %s are held; %s wait(s) in creation order (AM6)", l.Limit, env.Name, nameList(waiting))})
+			}
+		}
+	}
+	prevSeats := map[string]v1alpha1.SeatLedger{}
+	for _, s := range prev.Seats {
+		prevSeats[s.SKU] = s
+	}
+	for _, s := range next.Seats {
+		before := prevSeats[s.SKU]
+		if granted := added(before.Holders, s.Holders); len(granted) > 0 {
+			out = append(out, Event{eventNormal, "SeatGranted", "Allocate",
+				fmt.Sprintf("granted a seat of %s in environment %s to %s (LI1)", s.SKU, env.Name, nameList(granted))})
+		}
+		if s.Used >= s.Seats {
+			if waiting := added(blocked(before.Waiting, before.SKU != "" && before.Used >= before.Seats), s.Waiting); len(waiting) > 0 {
+				out = append(out, Event{eventWarning, v1alpha1.ReasonSeatsExhausted, "Allocate",
+					fmt.Sprintf("all %d seats of %s in environment %s are held; %s wait(s) in creation order (LI1)", s.Seats, s.SKU, env.Name, nameList(waiting))})
+			}
+		}
+	}
+	return out
+}
+
+// blocked are the waiters of a ledger that waited behind a full limit (told so already); waiters
+// of a ledger with free capacity were only settling.
+func blocked(waiting []v1alpha1.LedgerEntry, full bool) []v1alpha1.LedgerEntry {
+	if !full {
+		return nil
+	}
+	return waiting
+}
+
+// added are the names in next that were not in prev, in next's order.
+func added(prev, next []v1alpha1.LedgerEntry) []string {
+	had := make(map[string]bool, len(prev))
+	for _, e := range prev {
+		had[e.Name] = true
+	}
+	var out []string
+	for _, e := range next {
+		if !had[e.Name] {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// nameList names up to ten principals and counts the rest, to keep an event short.
+func nameList(names []string) string {
+	const shown = 10
+	if len(names) <= shown {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:shown], ", "), len(names)-shown)
 }
 
 func readySummary(st *v1alpha1.EnvironmentStatus) string {

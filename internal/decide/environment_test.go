@@ -46,14 +46,14 @@ func TestEnvironment(t *testing.T) {
 			want: v1alpha1.EnvironmentStatus{ObservedGeneration: 1, Conditions: conds(1, "Ready=True:Ready"),
 				NonInteractive: slots(0, nil), Users: &v1alpha1.UserCounts{}},
 			says: []string{"environment allocated: non-interactive slots 0/7"}},
-		{name: "EV1 AM6 AM7 Ready: users counted by access mode and enablement; application users are counted but take no slot",
+		{name: "EV1 AM6 AM7 EN1 Ready: users counted by access mode and by enablement as their own decisions say (not their status); application users are counted but take no slot",
 			env: prod(),
 			users: usersOf(user("ada", enabledNow), user("bob", mode(v1alpha1.AccessModeAdministrative)),
 				user("cy", mode(v1alpha1.AccessModeNonInteractive), enabledNow), user("dan", stub)),
 			apps: []v1alpha1.ApplicationUser{*app("etl", func(a *v1alpha1.ApplicationUser) { a.Status.Enabled = true }), *app("old")},
 			want: v1alpha1.EnvironmentStatus{ObservedGeneration: 1, Conditions: conds(1, "Ready=True:Ready"),
 				NonInteractive: slots(1, []v1alpha1.LedgerEntry{entry("cy", nowT)}),
-				Users:          &v1alpha1.UserCounts{Total: 6, ReadWrite: 1, Administrative: 1, NonInteractive: 1, Stub: 1, Application: 2, Enabled: 3, Disabled: 3}},
+				Users:          &v1alpha1.UserCounts{Total: 6, ReadWrite: 1, Administrative: 1, NonInteractive: 1, Stub: 1, Application: 2, Enabled: 4, Disabled: 2}},
 			says: []string{"non-interactive slots 1/7"}},
 		{name: "LI1 EV1 Ready: seats granted in creation order per SKU, ledgers sorted by SKU, waiters counted in the message",
 			env: prod(licenses("E5", 1), licenses("E3", 1)),
@@ -65,7 +65,7 @@ func TestEnvironment(t *testing.T) {
 					{SKU: "E3", Seats: 1, Used: 1, Holders: []v1alpha1.LedgerEntry{entry("bob", nowT)}, Waiting: []v1alpha1.LedgerEntry{entry("ada", at(2))}},
 					{SKU: "E5", Seats: 1, Used: 1, Holders: []v1alpha1.LedgerEntry{entry("cy", nowT)}},
 				},
-				Users: &v1alpha1.UserCounts{Total: 4, ReadWrite: 4, Disabled: 4}},
+				Users: &v1alpha1.UserCounts{Total: 4, ReadWrite: 4, Enabled: 2, Disabled: 2}},
 			says: []string{"E3 seats 1/1 (1 waiting), E5 seats 1/1"}},
 		{name: "EV1 a user being deleted claims nothing, but is still counted",
 			env:   prod(licenses("E3", 1)),
@@ -103,7 +103,7 @@ func TestEnvironment(t *testing.T) {
 				NonInteractive: slots(0, nil),
 				Seats: []v1alpha1.SeatLedger{{SKU: "E3", Seats: 2, Used: 3, Holders: entries([]string{"a", "b", "c"}),
 					Waiting: []v1alpha1.LedgerEntry{entry("d", at(1))}}},
-				Users: &v1alpha1.UserCounts{Total: 4, ReadWrite: 4, Disabled: 4}},
+				Users: &v1alpha1.UserCounts{Total: 4, ReadWrite: 4, Enabled: 3, Disabled: 1}},
 			says: []string{"E3 has 3 seat(s) held and 2 offered", "raise spec.licenses[].seats, or remove licenses from users"}},
 	}
 	for _, c := range cases {
@@ -335,5 +335,59 @@ func TestEnvironmentDeletionObservedGeneration(t *testing.T) {
 	st := EnvironmentDeletion(e, []string{"1 PlatformUser(s)"})
 	if st.ObservedGeneration != 2 {
 		t.Errorf("EV4 status.observedGeneration %d, want 2 like its conditions", st.ObservedGeneration)
+	}
+}
+
+// TestAllocationEvents: the Environment records each round's grants and new waits once, naming
+// the principals, instead of one event per user (AM6, LI1, EV1).
+func TestAllocationEvents(t *testing.T) {
+	var users []*v1alpha1.PlatformUser
+	for i, n := range names("ni", 9) {
+		users = append(users, user(n, mode(v1alpha1.AccessModeNonInteractive), userCreated(i)))
+	}
+	e := prod(licenses("E3", 1))
+	seat := usersOf(user("ada", license("E3"), userCreated(20)), user("bob", license("E3"), userCreated(21)))
+	out := Environment(EnvironmentInput{Environment: e, Users: append(usersOf(users...), seat...), Now: now})
+	got := map[string]string{}
+	for _, ev := range out.Events {
+		got[ev.Type+"/"+ev.Reason] = ev.Message
+	}
+	want := map[string]string{
+		"Normal/SlotGranted":                 "granted a non-interactive slot of environment prod to ni1, ni2, ni3, ni4, ni5, ni6, ni7 (AM6)",
+		"Warning/NonInteractiveLimitReached": "all 7 non-interactive slots of environment prod are held; ni8, ni9 wait(s) in creation order (AM6)",
+		"Normal/SeatGranted":                 "granted a seat of E3 in environment prod to ada (LI1)",
+		"Warning/SeatsExhausted":             "all 1 seats of E3 in environment prod are held; bob wait(s) in creation order (LI1)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("AM6 LI1 allocation events (-want +got):\n%s", diff)
+	}
+
+	e.Status = out.Status
+	again := Environment(EnvironmentInput{Environment: e, Users: append(usersOf(users...), seat...), Now: now.Add(time.Minute)})
+	if len(again.Events) != 0 {
+		t.Errorf("EV1 a round that changes nothing records nothing, got %v", again.Events)
+	}
+}
+
+// TestAllocationEventsAfterSettling: waiters first written while their claims settled (the limit
+// was not full yet) are told they wait once the round that fills the limit runs (AM6).
+func TestAllocationEventsAfterSettling(t *testing.T) {
+	var users []*v1alpha1.PlatformUser
+	for _, n := range names("ni", 9) {
+		users = append(users, user(n, mode(v1alpha1.AccessModeNonInteractive), userCreated(3599)))
+	}
+	e := prod()
+	first := Environment(EnvironmentInput{Environment: e, Users: usersOf(users...), Now: now})
+	if first.Defer || len(first.Status.NonInteractive.Waiting) != 9 {
+		t.Fatalf("EV1 the first round writes 9 settling claims, got defer %v and %d waiting", first.Defer, len(first.Status.NonInteractive.Waiting))
+	}
+	e.Status = first.Status
+	second := Environment(EnvironmentInput{Environment: e, Users: usersOf(users...), Now: now.Add(3 * time.Second)})
+	var reasons []string
+	for _, ev := range second.Events {
+		reasons = append(reasons, ev.Reason)
+	}
+	if diff := cmp.Diff([]string{v1alpha1.ReasonSlotGranted, v1alpha1.ReasonNonInteractiveLimitReached}, reasons); diff != "" {
+		t.Errorf("AM6 events of the granting round (-want +got):\n%s", diff)
 	}
 }

@@ -240,8 +240,8 @@ func unresolved(conds Conditions, v Verdict) {
 	conds.Apply(v)
 }
 
-// userEvents are the transitions worth recording: enabled again (EN7), disabled, a slot granted
-// or refused, seats exhausted.
+// userEvents are the transitions worth recording on the user: enabled again (EN7) and disabled.
+// Grants and waits are recorded once per allocation round on the Environment.
 func userEvents(u *v1alpha1.PlatformUser, prev, st *v1alpha1.PlatformUserStatus) []Event {
 	var out []Event
 	observed := prev.ObservedGeneration > 0
@@ -256,17 +256,6 @@ func userEvents(u *v1alpha1.PlatformUser, prev, st *v1alpha1.PlatformUserStatus)
 			why = ConditionMessage(st.Conditions, v1alpha1.ConditionReady)
 		}
 		out = append(out, Event{eventWarning, "Disabled", "Disable", fmt.Sprintf("%s is no longer enabled: %s", u.Spec.UserName, why)})
-	}
-	if slot := ConditionReason(st.Conditions, v1alpha1.ConditionNonInteractiveSlot); slot != ConditionReason(prev.Conditions, v1alpha1.ConditionNonInteractiveSlot) {
-		switch slot {
-		case v1alpha1.ReasonSlotGranted:
-			out = append(out, Event{eventNormal, v1alpha1.ReasonSlotGranted, "Allocate", fmt.Sprintf("granted a non-interactive slot of environment %s", u.Spec.EnvironmentName)})
-		case v1alpha1.ReasonNonInteractiveLimitReached:
-			out = append(out, Event{eventWarning, v1alpha1.ReasonNonInteractiveLimitReached, "Allocate", ConditionMessage(st.Conditions, v1alpha1.ConditionNonInteractiveSlot)})
-		}
-	}
-	if seat := ConditionReason(st.Conditions, v1alpha1.ConditionLicensed); seat != ConditionReason(prev.Conditions, v1alpha1.ConditionLicensed) && seat == v1alpha1.ReasonSeatsExhausted {
-		out = append(out, Event{eventWarning, v1alpha1.ReasonSeatsExhausted, "Allocate", ConditionMessage(st.Conditions, v1alpha1.ConditionLicensed)})
 	}
 	return out
 }

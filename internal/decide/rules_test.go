@@ -167,12 +167,12 @@ func TestEN7Reinvitation(t *testing.T) {
 			user("ada", seen(3), wasDisabled, groups()), prod(), nil},
 		{"EN4 a user that was enabled and leaves the group records a Disabled warning",
 			user("ada", wasEnabledWith("sales"), claimed("seats/E3", at(0)), groups(), intent(false)), prod(), []string{"Warning/Disabled"}},
-		{"AM6 a slot granted records SlotGranted",
-			user("ada", mode(v1alpha1.AccessModeNonInteractive)), prod(slotLedger([]string{"ada"})), []string{"Normal/SlotGranted"}},
-		{"AM6 a full limit records NonInteractiveLimitReached",
-			user("ada", mode(v1alpha1.AccessModeNonInteractive)), prod(slotLedger(names("ni", 7), "ada")), []string{"Warning/NonInteractiveLimitReached"}},
-		{"LI1 exhausted seats record SeatsExhausted",
-			user("ada"), prod(licenses("E3", 1), seatLedger("E3", 1, []string{"bob"}, "ada")), []string{"Warning/SeatsExhausted"}},
+		{"AM6 a slot granted records nothing on the user: the Environment records the round's grants",
+			user("ada", mode(v1alpha1.AccessModeNonInteractive)), prod(slotLedger([]string{"ada"})), nil},
+		{"AM6 a full limit records nothing on the user: the Environment records who waits",
+			user("ada", mode(v1alpha1.AccessModeNonInteractive)), prod(slotLedger(names("ni", 7), "ada")), nil},
+		{"LI1 exhausted seats record nothing on the user: the Environment records who waits",
+			user("ada"), prod(licenses("E3", 1), seatLedger("E3", 1, []string{"bob"}, "ada")), nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
