@@ -136,7 +136,7 @@ func licensed(in Input) Aspect {
 	default:
 		return Aspect{Applies: true, Reason: accessv1alpha1.ReasonSeatsExhausted,
 			Message: fmt.Sprintf("all %d seats of %s in environment %s are held; %s is %s of %d waiting (LI1): remove the license from a user that does not need it, or raise the seats of %s in the Environment's spec.licenses",
-				in.SeatsOfSKU, in.Spec.License, in.Environment, in.UserName, ordinal(in.Seat.Position), in.Seat.Waiting, in.Spec.License)}
+				in.SeatsOfSKU, in.Spec.License, in.Environment, in.UserName, Ordinal(in.Seat.Position), in.Seat.Waiting, in.Spec.License)}
 	}
 }
 
@@ -154,7 +154,7 @@ func slot(in Input) Aspect {
 	default:
 		return Aspect{Applies: true, Reason: accessv1alpha1.ReasonNonInteractiveLimitReached,
 			Message: fmt.Sprintf("environment %s has all %d non-interactive slots held; %s is %s of %d waiting (AM6): delete a NonInteractive user of %s or change one's spec.accessMode, or use an ApplicationUser, which is not counted",
-				in.Environment, accessv1alpha1.NonInteractiveSlotLimit, in.UserName, ordinal(in.Slot.Position), in.Slot.Waiting, in.Environment)}
+				in.Environment, accessv1alpha1.NonInteractiveSlotLimit, in.UserName, Ordinal(in.Slot.Position), in.Slot.Waiting, in.Environment)}
 	}
 }
 
@@ -194,7 +194,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func ordinal(n int) string {
+// Ordinal writes a place in a waiting line: 1st, 2nd, 3rd, 11th, 21st.
+func Ordinal(n int) string {
 	suffix := "th"
 	switch {
 	case n%100 >= 11 && n%100 <= 13:

@@ -12,6 +12,7 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/access"
 	"github.com/accessplane/dataverse-access-operator/internal/butree"
 	"github.com/accessplane/dataverse-access-operator/internal/checkaccess"
+	"github.com/accessplane/dataverse-access-operator/internal/enablement"
 )
 
 // Diff is what the change does, compared with the base.
@@ -358,7 +359,7 @@ func ledgerPlaces(holders, waiting []v1alpha1.LedgerEntry) map[string]string {
 		m[h.Name] = "holds"
 	}
 	for i, w := range waiting {
-		m[w.Name] = fmt.Sprintf("waiting %s of %d", ordinal(i+1), len(waiting))
+		m[w.Name] = fmt.Sprintf("waiting %s of %d", enablement.Ordinal(i+1), len(waiting))
 	}
 	return m
 }
@@ -374,20 +375,6 @@ func orText(s string) string {
 func category(place string) string {
 	first, _, _ := strings.Cut(place, " ")
 	return first
-}
-
-func ordinal(n int) string {
-	suffix := "th"
-	switch {
-	case n%100 >= 11 && n%100 <= 13:
-	case n%10 == 1:
-		suffix = "st"
-	case n%10 == 2:
-		suffix = "nd"
-	case n%10 == 3:
-		suffix = "rd"
-	}
-	return fmt.Sprintf("%d%s", n, suffix)
 }
 
 func readyDiff(base, head *state) []ReadyChange {
