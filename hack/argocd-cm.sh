@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../config/argocd"
 #   Degraded     Stalled is True: a full limit, a missing reference or a contradiction; the message
 #                says what to change
 #   Progressing  the operator has not yet observed the current generation, or is still working
+# With a Dataverse target (spec.dataverse) Ready requires Synced, and the message gives Synced's
+# reason when Ready's is another (Drifted, Throttled, AwaitingEntraSync, ...).
 # Merge it into Argo CD's argocd-cm ConfigMap, for example
 #   kubectl -n argocd patch configmap argocd-cm --patch-file config/argocd/argocd-cm-patch.yaml
 # or list it under `patches:` of the kustomization that installs Argo CD.
