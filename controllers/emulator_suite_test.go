@@ -50,6 +50,9 @@ func dataversePool(secrets client.Reader) *dvsync.Pool {
 	Expect(err).NotTo(HaveOccurred())
 	p := dvsync.NewPool(conn, controllers.SecretsFrom(secrets))
 	p.Credential = func(map[string][]byte) (azcore.TokenCredential, error) { return staticCredential{}, nil }
+	// Users added from Entra ID are looked for again within a second: specs that wait for one set
+	// their emulated environment's Entra sync delay to a few seconds.
+	p.EntraSyncWait = time.Second
 	return p
 }
 

@@ -28,6 +28,9 @@ type Pool struct {
 	Secrets   SecretReader
 	// Credential turns the Secret's data into a token credential; tests inject a static one.
 	Credential func(data map[string][]byte) (azcore.TokenCredential, error)
+	// EntraSyncWait is how soon a user added from Entra ID (AwaitingEntraSync) is looked for
+	// again; zero means 30 seconds (Entra ID's sync takes minutes).
+	EntraSyncWait time.Duration
 
 	mu      sync.Mutex
 	targets map[string]*pooled
@@ -90,7 +93,7 @@ func (p *Pool) Target(ctx context.Context, env *v1alpha1.Environment, now time.T
 		t = &pooled{fingerprint: fp, client: cl, admin: admin, catalogue: newCatalogue()}
 		p.targets[key] = t
 	}
-	return &Target{Client: t.client, Admin: t.admin, Env: env, Now: now, catalogue: t.catalogue}, nil
+	return &Target{Client: t.client, Admin: t.admin, Env: env, Now: now, catalogue: t.catalogue, EntraSyncWait: p.EntraSyncWait}, nil
 }
 
 // Forget drops an Environment's client (deleted, or its target removed).

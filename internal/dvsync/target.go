@@ -25,6 +25,8 @@ type Target struct {
 	Admin *dataverse.AdminClient
 	Env   *v1alpha1.Environment
 	Now   time.Time
+	// EntraSyncWait is how soon a user awaiting Entra ID's sync is looked for again (zero: 30s).
+	EntraSyncWait time.Duration
 	// catalogue caches privilege ids per table and name for this environment.
 	catalogue *catalogue
 }

@@ -10,8 +10,16 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
 )
 
-// entraSyncWait is how soon to look again for a user added from Entra ID: the sync takes minutes.
-const entraSyncWait = 30 * time.Second
+// defaultEntraSyncWait is how soon to look again for a user added from Entra ID: the sync takes
+// minutes.
+const defaultEntraSyncWait = 30 * time.Second
+
+func (t *Target) entraSyncWait() time.Duration {
+	if t.EntraSyncWait > 0 {
+		return t.EntraSyncWait
+	}
+	return defaultEntraSyncWait
+}
 
 var accessModeNames = map[dataverse.AccessMode]string{
 	dataverse.AccessModeReadWrite: "ReadWrite", dataverse.AccessModeAdministrative: "Administrative",
@@ -122,13 +130,13 @@ func addFromEntra(ctx context.Context, t *Target, u *v1alpha1.PlatformUser, what
 		return Result{Reason: v1alpha1.ReasonDrifted, RequeueAfter: target.Interval().Duration,
 			Message: fmt.Sprintf("%s is not in Dataverse (managementPolicy Observe, nothing written): set managementPolicy to Manage to add it from Entra ID", what)}
 	case u.Spec.EntraObjectID == "" || target.EnvironmentID == "" || t.Admin == nil:
-		return Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: entraSyncWait,
+		return Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: t.entraSyncWait(),
 			Message: fmt.Sprintf("%s is not in Dataverse yet: people arrive from Entra ID; set spec.entraObjectId (and the Environment's spec.dataverse.environmentId) so the operator adds it, or add it in the Power Platform admin center", what)}
 	}
 	if err := t.Admin.AddUser(ctx, target.EnvironmentID, u.Spec.EntraObjectID); err != nil {
 		return Failed(err, what)
 	}
-	return Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: entraSyncWait, Wrote: []string{"added from Entra ID"},
+	return Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: t.entraSyncWait(), Wrote: []string{"added from Entra ID"},
 		Message: fmt.Sprintf("%s was added from Entra ID (object %s) and is waiting for Entra ID's sync to bring it into Dataverse, which takes minutes", what, u.Spec.EntraObjectID)}
 }
 

@@ -625,3 +625,43 @@ func TestLoginHost(t *testing.T) {
 		}
 	}
 }
+
+// An environment's own Entra sync delay replaces the emulator's, and asking addUser again while
+// the sync is under way does not restart it (tests wait for one user without waiting for all).
+func TestEnvironmentEntraSyncDelay(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Environments = append(c.Environments, EnvironmentConfig{Name: "quick", EntraSyncDelay: 10 * time.Second})
+	})
+	oid := "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	for _, env := range []string{"contoso", "quick"} {
+		if err := f.emu.SetEntraUser(env, EntraUser{ObjectID: oid, UPN: "grace@contoso.example", Licensed: true}); err != nil {
+			t.Fatal(err)
+		}
+		admin := f.srv.URL + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + f.emu.EnvironmentID(env) + "/addUser?api-version=2023-06-01"
+		if a := f.do("POST", admin, map[string]any{"objectId": oid}); a.status != 200 {
+			t.Fatalf("addUser in %s: %d %s", env, a.status, a.raw)
+		}
+	}
+	get := func(env string) int {
+		return f.do("GET", f.srv.URL+"/env/"+env+"/api/data/v9.2/systemusers(azureactivedirectoryobjectid="+oid+")", nil).status
+	}
+	f.advance(6 * time.Second)
+	admin := f.srv.URL + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + f.emu.EnvironmentID("quick") + "/addUser?api-version=2023-06-01"
+	if a := f.do("POST", admin, map[string]any{"objectId": oid}); a.status != 200 {
+		t.Fatalf("addUser again: %d %s", a.status, a.raw)
+	}
+	if s := get("quick"); s != 404 {
+		t.Fatalf("quick before its delay: %d", s)
+	}
+	f.advance(5 * time.Second)
+	if s := get("quick"); s != 200 {
+		t.Fatalf("quick after its delay (a second addUser must not restart the sync): %d", s)
+	}
+	if s := get("contoso"); s != 404 {
+		t.Fatalf("contoso keeps the emulator's delay of a minute: %d", s)
+	}
+	f.advance(time.Minute)
+	if s := get("contoso"); s != 200 {
+		t.Fatalf("contoso after a minute: %d", s)
+	}
+}

@@ -95,7 +95,8 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) {
 // --- Power Platform admin API ---
 
 // serveAdminAPI: POST …/environments/{id}/addUser?api-version=… {"objectId"} answers 200 at once;
-// the user appears in systemusers after EntraSyncDelay (DESIGN.md "Sync target": interactive users
+// the user appears in systemusers after EntraSyncDelay (the environment's, else the Config's), however
+// often addUser is asked again meanwhile (DESIGN.md "Sync target": interactive users
 // arrive from Entra ID after a delay).
 func (e *Emulator) serveAdminAPI(w http.ResponseWriter, r *http.Request, env *environment, rest string) {
 	if rest != "addUser" || r.Method != http.MethodPost {
@@ -113,8 +114,16 @@ func (e *Emulator) serveAdminAPI(w http.ResponseWriter, r *http.Request, env *en
 		writeError(w, http.StatusBadRequest, "InvalidRequestContent", "objectId must be a GUID")
 		return
 	}
+	delay := e.cfg.EntraSyncDelay
+	if env.entraSyncDelay > 0 {
+		delay = env.entraSyncDelay
+	}
+	oid := strings.ToLower(body.ObjectID)
 	e.mu.Lock()
-	env.pending[strings.ToLower(body.ObjectID)] = e.cfg.Now().Add(e.cfg.EntraSyncDelay)
+	// Asking again while the sync is under way does not restart it.
+	if _, underway := env.pending[oid]; !underway {
+		env.pending[oid] = e.cfg.Now().Add(delay)
+	}
 	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{})
 }

@@ -31,6 +31,9 @@ type EnvironmentConfig struct {
 	OrganizationName string // the root business unit's name (default: Name)
 	// AllowRoleAssignmentOnDisabledUsers mirrors the environment setting (EN6).
 	AllowRoleAssignmentOnDisabledUsers bool
+	// EntraSyncDelay, when positive, is this environment's delay between addUser and the user's
+	// arrival in systemusers, instead of Config.EntraSyncDelay (tests that wait for one user).
+	EntraSyncDelay time.Duration
 }
 
 // Config configures an Emulator.

@@ -238,6 +238,7 @@ type environment struct {
 	rootBU                      string
 	operatorUser                string
 	allowRolesOnDisabled        bool
+	entraSyncDelay              time.Duration // 0: Config.EntraSyncDelay
 	// limits bookkeeping
 	recent   []time.Time
 	inFlight int
@@ -286,6 +287,7 @@ func newEnvironment(cfg EnvironmentConfig, now time.Time, operatorAppID string) 
 		teamRoles: map[string]map[string]bool{}, teamMembers: map[string]map[string]bool{},
 		entra: map[string]*EntraUser{}, pending: map[string]time.Time{},
 		allowRolesOnDisabled: cfg.AllowRoleAssignmentOnDisabledUsers,
+		entraSyncDelay:       cfg.EntraSyncDelay,
 	}
 	for s := range keys {
 		e.sets[s] = map[string]record{}
