@@ -1,0 +1,216 @@
+package reliability
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/dataverse/emulator"
+	"github.com/accessplane/dataverse-access-operator/test/e2e/localcluster"
+)
+
+const (
+	dvRoles = 12
+	dvApps  = 12
+	dvTeams = 6
+)
+
+// serveEmulator serves a Dataverse emulator from the test process over TLS, as its binary does:
+// the manager trusts its CA through SSL_CERT_FILE and gets tokens from it through
+// AZURE_AUTHORITY_HOST, with no test-only code path.
+func serveEmulator(cfg emulator.Config) (emu *emulator.Emulator, base, caFile string) {
+	emu = emulator.New(cfg)
+	cert, caPEM, err := emulator.NewTLS([]string{"127.0.0.1"})
+	Expect(err).NotTo(HaveOccurred())
+	caFile = filepath.Join(workDir, "dataverse-ca.pem")
+	Expect(os.WriteFile(caFile, caPEM, 0o644)).To(Succeed())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	srv := &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	DeferCleanup(srv.Close)
+	return emu, "https://" + ln.Addr().String(), caFile
+}
+
+// dataverseFleet is one Environment targeting the emulator, with custom roles, application users
+// holding them and owner teams holding them: every one a record the manager creates.
+func dataverseFleet(ns, url, envID string) []client.Object {
+	objs := []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dataverse"},
+			StringData: map[string]string{"tenantId": "contoso-tenant", "clientId": emulator.OperatorApplicationID, "clientSecret": "s3cret"}},
+		&accessv1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dv"},
+			Spec: accessv1alpha1.EnvironmentSpec{Product: accessv1alpha1.ProductPowerApps, Type: "Sandbox",
+				Dataverse: &accessv1alpha1.DataverseTarget{URL: url, EnvironmentID: envID,
+					CredentialsSecretRef: accessv1alpha1.SecretReference{Name: "dataverse"}, ManagementPolicy: accessv1alpha1.ManagementManage}}},
+	}
+	for i := 0; i < dvRoles; i++ {
+		objs = append(objs, &accessv1alpha1.SecurityRole{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("r%02d", i)},
+			Spec: accessv1alpha1.SecurityRoleSpec{EnvironmentName: "dv", RoleName: fmt.Sprintf("Role %02d", i),
+				Tables: []accessv1alpha1.TablePermission{{Table: "account", PermissionSetting: accessv1alpha1.PermissionCollaborate}}}})
+	}
+	for i := 0; i < dvApps; i++ {
+		objs = append(objs, &accessv1alpha1.ApplicationUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("app%02d", i)},
+			Spec: accessv1alpha1.ApplicationUserSpec{EnvironmentName: "dv", Enabled: true, ApplicationID: fmt.Sprintf("a%07d-2222-4333-8444-555555555555", i),
+				SecurityRoles: []string{fmt.Sprintf("r%02d", i)}}})
+	}
+	for i := 0; i < dvTeams; i++ {
+		objs = append(objs, &accessv1alpha1.Team{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("team%02d", i)},
+			Spec: accessv1alpha1.TeamSpec{EnvironmentName: "dv", Type: accessv1alpha1.TeamOwner, SecurityRoles: []string{fmt.Sprintf("r%02d", i)}}})
+	}
+	return objs
+}
+
+// creates lists the logged requests that create a role, user or team.
+func creates(emu *emulator.Emulator) []string {
+	var out []string
+	for _, r := range emu.Requests() {
+		if r.Method != http.MethodPost {
+			continue
+		}
+		for _, set := range []string{"/roles", "/systemusers", "/teams"} {
+			if strings.HasSuffix(r.Path, set) {
+				out = append(out, r.Path)
+			}
+		}
+	}
+	return out
+}
+
+// natural keys of the records the fleet creates, and how many records hold each.
+func recordKeys(emu *emulator.Emulator) map[string]int {
+	keys := map[string]int{}
+	for _, e := range emu.Dump().Environments {
+		for _, r := range e.Roles {
+			if name := fmt.Sprint(r["name"]); strings.HasPrefix(name, "Role ") {
+				keys["role "+name]++
+			}
+		}
+		for _, u := range e.Users {
+			if app, _ := u["applicationid"].(string); strings.HasSuffix(app, "-2222-4333-8444-555555555555") {
+				keys["application user "+app]++
+			}
+		}
+		for _, t := range e.Teams {
+			if name := fmt.Sprint(t["name"]); strings.HasPrefix(name, "team") {
+				keys["team "+name]++
+			}
+		}
+	}
+	return keys
+}
+
+// recordsInStatus counts the fleet's objects whose status holds their Dataverse record.
+func recordsInStatus(ctx SpecContext, ns string) int {
+	n := 0
+	var roles accessv1alpha1.SecurityRoleList
+	var apps accessv1alpha1.ApplicationUserList
+	var teams accessv1alpha1.TeamList
+	Expect(k8s.List(ctx, &roles, client.InNamespace(ns))).To(Succeed())
+	Expect(k8s.List(ctx, &apps, client.InNamespace(ns))).To(Succeed())
+	Expect(k8s.List(ctx, &teams, client.InNamespace(ns))).To(Succeed())
+	for _, r := range roles.Items {
+		if r.Spec.BuiltIn == "" && r.Status.Dataverse != nil && r.Status.Dataverse.ID != "" {
+			n++
+		}
+	}
+	for _, a := range apps.Items {
+		if a.Status.Dataverse != nil && a.Status.Dataverse.ID != "" {
+			n++
+		}
+	}
+	for _, t := range teams.Items {
+		if t.Status.Dataverse != nil && t.Status.Dataverse.ID != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// allSynced reports whether every object of the fleet is Ready for its generation.
+func allSynced(ctx SpecContext, ns string) bool {
+	var envs accessv1alpha1.EnvironmentList
+	var roles accessv1alpha1.SecurityRoleList
+	var apps accessv1alpha1.ApplicationUserList
+	var teams accessv1alpha1.TeamList
+	var objs []client.Object
+	for _, l := range []client.ObjectList{&envs, &roles, &apps, &teams} {
+		Expect(k8s.List(ctx, l, client.InNamespace(ns))).To(Succeed())
+	}
+	for i := range envs.Items {
+		objs = append(objs, &envs.Items[i])
+	}
+	for i := range roles.Items {
+		objs = append(objs, &roles.Items[i])
+	}
+	for i := range apps.Items {
+		objs = append(objs, &apps.Items[i])
+	}
+	for i := range teams.Items {
+		objs = append(objs, &teams.Items[i])
+	}
+	if len(apps.Items) != dvApps || len(teams.Items) != dvTeams || len(roles.Items) < dvRoles {
+		return false
+	}
+	for _, o := range objs {
+		c := meta.FindStatusCondition(o.(accessv1alpha1.ConditionsGetter).GetConditions(), accessv1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != o.GetGeneration() {
+			return false
+		}
+	}
+	return true
+}
+
+var _ = Describe("Reliability of the sync target", func() {
+	It("after SIGKILL while Dataverse records are being created and a restart, the manager converges and Dataverse holds no duplicate record", func(ctx SpecContext) {
+		// Latency widens the window between a create and the status write that records it.
+		emu, base, caFile := serveEmulator(emulator.Config{Environments: []emulator.EnvironmentConfig{{Name: "contoso"}}, Latency: 15 * time.Millisecond})
+		GinkgoT().Setenv("SSL_CERT_FILE", caFile)
+		GinkgoT().Setenv("AZURE_AUTHORITY_HOST", base+"/")
+		args := []string{"--power-platform-api-url=" + base}
+
+		ns := newNamespace(ctx)
+		mgr, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(workDir, "dv-killed.log"), args...)
+		Expect(err).NotTo(HaveOccurred())
+		for _, o := range dataverseFleet(ns, base+"/env/contoso", emu.EnvironmentID("contoso")) {
+			Expect(k8s.Create(ctx, o)).To(Succeed())
+		}
+
+		By("killing the manager once some, not all, records are created")
+		Eventually(func() int { return len(creates(emu)) }, "60s", "5ms").Should(BeNumerically(">=", 6), func() string { return mgr.LogTail(30) })
+		Expect(mgr.Kill()).To(Succeed())
+		createdAtKill := len(creates(emu))
+		Expect(createdAtKill).To(BeNumerically("<", dvRoles+dvApps+dvTeams), "the kill must land before every record is created, or it proves nothing")
+		inDataverse := 0
+		for _, n := range recordKeys(emu) {
+			inDataverse += n
+		}
+		inStatus := recordsInStatus(ctx, ns)
+		Expect(inDataverse).To(BeNumerically(">", inStatus), "the kill must land between a create and the status write that records it, or it proves nothing")
+		fmt.Fprintf(GinkgoWriter, "at the kill: %d creates sent, %d records in Dataverse, %d in status\n", createdAtKill, inDataverse, inStatus)
+
+		By("restarting it")
+		restarted, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(workDir, "dv-restarted.log"), args...)
+		Expect(err).NotTo(HaveOccurred())
+		defer restarted.Stop()
+		Eventually(func() bool { return allSynced(ctx, ns) }, "120s", "250ms").Should(BeTrue(), func() string { return restarted.LogTail(30) })
+
+		keys := recordKeys(emu)
+		Expect(keys).To(HaveLen(dvRoles+dvApps+dvTeams), "every object has its record")
+		for k, n := range keys {
+			Expect(n).To(Equal(1), "%s is held by %d records", k, n)
+		}
+	})
+})
