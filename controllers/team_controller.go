@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
@@ -105,14 +106,29 @@ func (r *TeamReconciler) candidates(ctx context.Context, team *accessv1alpha1.Te
 
 func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
-	teamsOfUser := func(ctx context.Context, o client.Object) []reconcile.Request {
+	// Listed members reach their teams at once (a missing member is a condition to clear); a
+	// group team only recounts its members (TM1), so a burst of users joining is counted in one
+	// write per groupRecount rather than one per user.
+	teamsOfUser := func(ctx context.Context, o client.Object, q queue) {
 		u := o.(*accessv1alpha1.PlatformUser)
-		reqs := requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexMembers, []string{u.Name}, client.ObjectKey{})
+		for _, r := range requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexMembers, []string{u.Name}, client.ObjectKey{}) {
+			q.Add(r)
+		}
 		var groups []string
 		for _, g := range u.Spec.SecurityGroups {
 			groups = append(groups, key(u.Spec.EnvironmentName, g))
 		}
-		return append(reqs, requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexGroupKey, groups, client.ObjectKey{})...)
+		for _, r := range requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexGroupKey, groups, client.ObjectKey{}) {
+			q.AddAfter(r, groupRecount)
+		}
+	}
+	usersToTeams := handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { teamsOfUser(ctx, e.Object, q) },
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) { teamsOfUser(ctx, e.Object, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			teamsOfUser(ctx, e.ObjectOld, q)
+			teamsOfUser(ctx, e.ObjectNew, q)
+		},
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Unfiltered: see ownStatusRevisits.
@@ -122,7 +138,7 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 			return requestsFor(ctx, c, &accessv1alpha1.TeamList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})
 		}), builder.WithPredicates(roleChanged())).
 		// Membership follows users: creation, deletion, and changes of their groups (TM1).
-		Watches(&accessv1alpha1.PlatformUser{}, handler.EnqueueRequestsFromMapFunc(teamsOfUser), builder.WithPredicates(predicate.Funcs{
+		Watches(&accessv1alpha1.PlatformUser{}, usersToTeams, builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(e event.UpdateEvent) bool {
 				a, b := e.ObjectOld.(*accessv1alpha1.PlatformUser), e.ObjectNew.(*accessv1alpha1.PlatformUser)
 				// A member's Dataverse record lets the team's sync add it.
@@ -132,6 +148,11 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		WithOptions(opts).
 		Complete(r)
 }
+
+// groupRecount is how long a group team waits to recount its members after a user joins or
+// leaves its group: members arrive in bursts (a GitOps sync applies hundreds of users), and the
+// count is the only thing that changes.
+const groupRecount = 10 * time.Second
 
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
