@@ -306,6 +306,21 @@ var _ = Describe("Sync target: drift, slots, deletion, Entra ID and failures", f
 		Expect(recordNamed(d.Users, "domainname", "ada@contoso.com")).NotTo(BeNil())
 	})
 
+	It("deletionPolicy Delete: a team created in Dataverse while its members are not there yet holds the finalizer, and deleting it removes its record", func() {
+		const env = "half"
+		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage, withDeletionPolicy(accessv1alpha1.DeletionDelete))
+		// Not in Dataverse and no entraObjectId: it never arrives, so the team's members never sync.
+		ghost := user(ns, "ghost", env, withLicense("PLAN1"))
+		t := team(ns, "waiters", env, accessv1alpha1.TeamOwner, teamMembers("ghost"))
+		create(e, ghost, t)
+		Eventually(conditionOf(t, accessv1alpha1.ConditionSynced), "30s").Should(Equal("False/" + accessv1alpha1.ReasonSyncPending))
+		Eventually(func() map[string]any { return recordNamed(dumpOf(dv).Teams, "name", "waiters") }, "10s").ShouldNot(BeNil())
+		Eventually(func() bool { return hasFinalizer(t) }, "10s").Should(BeTrue(), "its record exists: Delete holds it")
+		deleteAndWait(t)
+		Expect(recordNamed(dumpOf(dv).Teams, "name", "waiters")).To(BeNil(), "its record went with it")
+		deleteAndWait(ghost)
+	})
+
 	It("AwaitingEntraSync: a user added from Entra ID is Ready False AwaitingEntraSync until Entra ID's sync brings it into Dataverse, then Ready", func() {
 		const env = "arrivals"
 		const oid = "4b9f3a1e-5c7d-4e2f-8a6b-1c2d3e4f5a6b"
@@ -320,6 +335,13 @@ var _ = Describe("Sync target: drift, slots, deletion, Entra ID and failures", f
 		Expect(recordNamed(dumpOf(dv).Users, "azureactivedirectoryobjectid", oid)).To(BeNil(), "not in Dataverse yet")
 
 		Eventually(readyReason(grace), "20s").Should(Equal("True"))
+		var adds []string
+		for _, r := range emu.Requests() {
+			if strings.Contains(r.Path, emu.EnvironmentID(dv)+"/addUser") {
+				adds = append(adds, r.Method+" "+r.Path)
+			}
+		}
+		Expect(adds).To(HaveLen(1), "addUser is asked once, then the user is looked for until it arrives")
 		rec := recordNamed(dumpOf(dv).Users, "azureactivedirectoryobjectid", oid)
 		Expect(rec).NotTo(BeNil())
 		Expect(rec["roles"]).To(ConsistOf("seller"))

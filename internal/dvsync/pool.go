@@ -42,6 +42,7 @@ type pooled struct {
 	client      *dataverse.Client
 	admin       *dataverse.AdminClient
 	catalogue   *catalogue
+	added       *entraAdds
 }
 
 type syncedAt struct {
@@ -90,10 +91,10 @@ func (p *Pool) Target(ctx context.Context, env *v1alpha1.Environment, now time.T
 				Message: fmt.Sprintf("environment %s's spec.dataverse.url cannot be used: %v", env.Name, err)}
 		}
 		admin, _ := p.Connector.Admin(cred) // absent only when the admin URL is unusable: addUser then says so
-		t = &pooled{fingerprint: fp, client: cl, admin: admin, catalogue: newCatalogue()}
+		t = &pooled{fingerprint: fp, client: cl, admin: admin, catalogue: newCatalogue(), added: &entraAdds{at: map[string]time.Time{}}}
 		p.targets[key] = t
 	}
-	return &Target{Client: t.client, Admin: t.admin, Env: env, Now: now, catalogue: t.catalogue, EntraSyncWait: p.EntraSyncWait}, nil
+	return &Target{Client: t.client, Admin: t.admin, Env: env, Now: now, catalogue: t.catalogue, added: t.added, EntraSyncWait: p.EntraSyncWait}, nil
 }
 
 // Forget drops an Environment's client (deleted, or its target removed).

@@ -69,30 +69,30 @@ func SecurityRole(ctx context.Context, t *Target, role *v1alpha1.SecurityRole) R
 			return Failed(err, what)
 		}
 		if found, err = t.Client.GetRole(ctx, id); err != nil {
-			return Failed(err, what)
+			return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: id})
 		}
 	}
 	if found.IsInherited != inheritanceOf(role) {
 		d.add("member's privilege inheritance is %d, decided %d", found.IsInherited, inheritanceOf(role))
 		if t.Manage() {
 			if err := t.Client.SetRoleInheritance(ctx, found.ID, found.ETag, inheritanceOf(role)); err != nil {
-				return Failed(err, what)
+				return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
 			}
 		}
 	}
 	want, err := desiredPrivileges(ctx, t, role, buID)
 	if err != nil {
-		return Failed(err, what)
+		return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
 	}
 	have, err := t.Client.RolePrivileges(ctx, found.ID)
 	if err != nil {
-		return Failed(err, what)
+		return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
 	}
 	if missing, extra := privilegeDiff(want, have); missing+extra > 0 {
 		d.add("privileges differ (%d missing or at another depth, %d not decided)", missing, extra)
 		if t.Manage() {
 			if err := t.Client.ReplacePrivileges(ctx, found.ID, want); err != nil {
-				return Failed(err, what)
+				return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
 			}
 		}
 	}

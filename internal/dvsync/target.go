@@ -29,6 +29,8 @@ type Target struct {
 	EntraSyncWait time.Duration
 	// catalogue caches privilege ids per table and name for this environment.
 	catalogue *catalogue
+	// added remembers the people this environment asked addUser for.
+	added *entraAdds
 }
 
 // Manage reports whether the operator may write (managementPolicy Manage).
@@ -81,6 +83,16 @@ func (t *Target) finish(d *differences, rec *v1alpha1.DataverseRecord, what stri
 		msg += " (corrected: " + d.String() + ")"
 	}
 	return Result{Reason: v1alpha1.ReasonSynced, Message: msg, Record: rec, RequeueAfter: interval, Wrote: d.list}
+}
+
+// holding keeps the record a sync found or created in an outcome that stops short (a member not
+// synced yet, a failure): status.dataverse then names the record, so deletionPolicy Delete holds
+// the object with its finalizer and removes the record when it is deleted, instead of leaving it.
+func holding(r Result, rec *v1alpha1.DataverseRecord) Result {
+	if r.Record == nil {
+		r.Record = rec
+	}
+	return r
 }
 
 // pending is a sync that waits for another object's sync (a business unit, a role, a user).

@@ -49,17 +49,17 @@ func Team(ctx context.Context, t *Target, team *v1alpha1.Team, memberIDs map[str
 			return Failed(err, what)
 		}
 		if rec, err = t.Client.GetTeam(ctx, id); err != nil {
-			return Failed(err, what)
+			return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: id})
 		}
 	}
 	if !group {
 		if res, ok := exactMembers(ctx, t, &d, rec.ID, memberIDs, what); !ok {
-			return res
+			return holding(res, &v1alpha1.DataverseRecord{ID: rec.ID})
 		}
 	}
 	if team.Spec.Type != v1alpha1.TeamAccess { // TM4: access teams hold no roles
 		if res, ok := exactRoles(ctx, t, &d, rec.ID, buID, roleNames, nil, what, t.Client.TeamRoles, t.Client.AssignTeamRole, t.Client.UnassignTeamRole); !ok {
-			return res
+			return holding(res, &v1alpha1.DataverseRecord{ID: rec.ID})
 		}
 	}
 	return t.finish(&d, &v1alpha1.DataverseRecord{ID: rec.ID}, what)

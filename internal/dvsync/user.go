@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
@@ -13,6 +14,38 @@ import (
 // defaultEntraSyncWait is how soon to look again for a user added from Entra ID: the sync takes
 // minutes.
 const defaultEntraSyncWait = 30 * time.Second
+
+// entraReAdd is how long after addUser a person still absent is added again: Entra ID's sync
+// takes minutes, and asking again at every look would be a write per wait per person.
+const entraReAdd = 10 * time.Minute
+
+// entraAdds remembers when addUser was asked for each person (by Entra object id) of one
+// environment. It lives as long as the manager: after a restart a person still absent is added
+// once more, which addUser takes as the same request.
+type entraAdds struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// recent reports whether addUser was asked for oid less than entraReAdd before now.
+func (a *entraAdds) recent(oid string, now time.Time) bool {
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.at[strings.ToLower(oid)]
+	return ok && now.Sub(at) < entraReAdd
+}
+
+func (a *entraAdds) mark(oid string, now time.Time) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.at[strings.ToLower(oid)] = now
+}
 
 func (t *Target) entraSyncWait() time.Duration {
 	if t.EntraSyncWait > 0 {
@@ -75,7 +108,7 @@ func PlatformUser(ctx context.Context, t *Target, u *v1alpha1.PlatformUser, role
 	}
 	if t.Manage() && (patch.AccessMode != nil || patch.BusinessUnitID != "") {
 		if err := t.Client.UpdateUser(ctx, rec.ID, rec.ETag, patch); err != nil {
-			return Failed(err, what)
+			return holding(Failed(err, what), observed(rec))
 		}
 	}
 	service := map[string]bool{}
@@ -84,7 +117,7 @@ func PlatformUser(ctx context.Context, t *Target, u *v1alpha1.PlatformUser, role
 		service["System Administrator"] = true
 	}
 	if res, ok := exactRoles(ctx, t, &d, rec.ID, buID, roleNames, service, what, t.Client.UserRoles, t.Client.AssignUserRole, t.Client.UnassignUserRole); !ok {
-		return res
+		return holding(res, observed(rec))
 	}
 
 	record := observed(rec)
@@ -133,11 +166,17 @@ func addFromEntra(ctx context.Context, t *Target, u *v1alpha1.PlatformUser, what
 		return Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: t.entraSyncWait(),
 			Message: fmt.Sprintf("%s is not in Dataverse yet: people arrive from Entra ID; set spec.entraObjectId (and the Environment's spec.dataverse.environmentId) so the operator adds it, or add it in the Power Platform admin center", what)}
 	}
+	waiting := Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: t.entraSyncWait(),
+		Message: fmt.Sprintf("%s was added from Entra ID (object %s) and is waiting for Entra ID's sync to bring it into Dataverse, which takes minutes", what, u.Spec.EntraObjectID)}
+	if t.added.recent(u.Spec.EntraObjectID, t.Now) {
+		return waiting // asked already: only look again
+	}
 	if err := t.Admin.AddUser(ctx, target.EnvironmentID, u.Spec.EntraObjectID); err != nil {
 		return Failed(err, what)
 	}
-	return Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: t.entraSyncWait(), Wrote: []string{"added from Entra ID"},
-		Message: fmt.Sprintf("%s was added from Entra ID (object %s) and is waiting for Entra ID's sync to bring it into Dataverse, which takes minutes", what, u.Spec.EntraObjectID)}
+	t.added.mark(u.Spec.EntraObjectID, t.Now)
+	waiting.Wrote = []string{"added from Entra ID"}
+	return waiting
 }
 
 // enablementDrift names the Entra ID fact to change when Dataverse's isdisabled and the decided
@@ -185,7 +224,7 @@ func ApplicationUser(ctx context.Context, t *Target, app *v1alpha1.ApplicationUs
 			return Failed(err, what)
 		}
 		if rec, err = t.Client.GetUser(ctx, id); err != nil {
-			return Failed(err, what)
+			return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: id})
 		}
 	}
 	patch := dataverse.UserPatch{}
@@ -199,14 +238,14 @@ func ApplicationUser(ctx context.Context, t *Target, app *v1alpha1.ApplicationUs
 	}
 	if t.Manage() && (patch.IsDisabled != nil || patch.BusinessUnitID != "") {
 		if err := t.Client.UpdateUser(ctx, rec.ID, rec.ETag, patch); err != nil {
-			return Failed(err, what)
+			return holding(Failed(err, what), observed(rec))
 		}
 		if patch.IsDisabled != nil {
 			rec.IsDisabled = *patch.IsDisabled
 		}
 	}
 	if res, ok := exactRoles(ctx, t, &d, rec.ID, buID, roleNames, nil, what, t.Client.UserRoles, t.Client.AssignUserRole, t.Client.UnassignUserRole); !ok {
-		return res
+		return holding(res, observed(rec))
 	}
 	return t.finish(&d, observed(rec), what)
 }
