@@ -58,6 +58,8 @@ type Config struct {
 	// NoProfile leaves the manager's pprof endpoint off: no CPU or block profile, and none of
 	// their cost in the figures.
 	NoProfile bool
+	// Dataverse, when Enabled, gives every Environment a Dataverse target served by the emulator.
+	Dataverse DataverseConfig
 }
 
 // Result is every figure of a run; the last line the bench prints is this as JSON.
@@ -93,6 +95,8 @@ type Result struct {
 	Burst                   int       `json:"burst"`
 	MaxConcurrentReconciles int       `json:"maxConcurrentReconciles"`
 	Breakdown               Breakdown `json:"breakdown"`
+	// Dataverse is what the Dataverse target cost (bench -dataverse only).
+	Dataverse *DataverseResult `json:"dataverse,omitempty"`
 }
 
 const namespace = "bench"
@@ -159,6 +163,21 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return res, err
 	}
 
+	var dv *dataverseRun
+	if cfg.Dataverse.Enabled {
+		cfg.Dataverse.defaults()
+		if u := cfg.Dataverse.Users; u != UsersFromEntra && u != UsersPresent {
+			return res, fmt.Errorf("dataverse users %q: want %q or %q", u, UsersFromEntra, UsersPresent)
+		}
+		say("building and starting the Dataverse emulator (%d environments)", cfg.Environments)
+		if dv, err = startDataverse(ctx, root, cfg.WorkDir, cfg.Dataverse, cfg.Environments); err != nil {
+			return res, err
+		}
+		defer dv.emu.Stop()
+		res.Dataverse = &DataverseResult{Environments: cfg.Environments, Users: cfg.Dataverse.Users,
+			SyncIntervalSeconds: cfg.Dataverse.SyncInterval.Seconds(), RequestsPerMinute: cfg.Dataverse.RequestsPerMinute}
+	}
+
 	args := []string{"--metrics-secure=false", // the bench scrapes over plain HTTP on loopback
 		fmt.Sprintf("--kube-api-qps=%g", cfg.QPS), fmt.Sprintf("--kube-api-burst=%d", cfg.Burst),
 		fmt.Sprintf("--max-concurrent-reconciles=%d", cfg.MaxConcurrentReconciles)}
@@ -176,7 +195,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	default:
 		res.Breakdown.ProfileNote = "none: this manager has no --pprof-bind-address flag"
 	}
-	mgr, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(cfg.WorkDir, "manager.log"), args...)
+	var managerEnv []string
+	if dv != nil {
+		managerEnv = dv.emu.Info.ManagerEnv()
+		args = append(args, dv.managerArgs()...)
+	}
+	mgr, err := localcluster.StartManagerEnv(binary, cluster.Kubeconfig, filepath.Join(cfg.WorkDir, "manager.log"), managerEnv, args...)
 	if err != nil {
 		return res, err
 	}
@@ -191,6 +215,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 
 	objs, expected := workload(namespace, cfg.Size)
 	res.Objects = len(objs)
+	if dv != nil {
+		dv.target(objs)
+		say("seeding the emulator (people %s) and creating the credentials Secret", cfg.Dataverse.Users)
+		if err := dv.seed(ctx, c); err != nil {
+			return res, err
+		}
+	}
 	watch.track.expect(len(objs) + 3*cfg.Environments) // and each environment's built-in roles
 	before, err := scrape(metricsURL)
 	if err != nil {
@@ -236,6 +267,23 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	res.ReadsPerObject = reads / float64(len(objs))
 	res.WritesPerObject = writes / float64(len(objs))
 	say("converged in %.1fs with %d writes and %d reads", res.ConvergenceSeconds, int(writes), int(reads))
+	var dvConverged int
+	if dv != nil {
+		log, truncated, err := dv.requests(ctx)
+		if err != nil {
+			return res, fmt.Errorf("reading the emulator's request log: %w", err)
+		}
+		dvConverged = len(log)
+		dv.saveLog(filepath.Join(cfg.WorkDir, "dataverse-requests-converge.json"), log)
+		names := map[string]string{}
+		for _, e := range dv.emu.Info.Environments {
+			names[strings.ToLower(e.EnvironmentID)] = e.Name
+		}
+		res.Dataverse.LogTruncated = truncated
+		res.Dataverse.convergence(log, len(objs), res.ConvergenceSeconds, names)
+		res.Dataverse.synced(watch.objects(ctx))
+		say("Dataverse: %d requests (%d writes) to converge", res.Dataverse.Requests, res.Dataverse.Writes)
+	}
 
 	note := res.Breakdown.ProfileNote
 	res.Breakdown = breakdownFrom(before, converged, watched)
@@ -261,10 +309,43 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return res, err
 	}
 	say("quiet %d writes after every object settled; idle for %s", int(quiet.requests(true)-converged.requests(true)), cfg.Idle)
+	if dv != nil {
+		log, truncated, err := dv.requests(ctx)
+		if err != nil {
+			return res, err
+		}
+		if !truncated {
+			for _, l := range log[min(dvConverged, len(log)):] {
+				res.Dataverse.TailRequests++
+				if isWrite(l) {
+					res.Dataverse.TailWrites++
+				}
+			}
+		}
+		if err := dv.clearRequests(ctx); err != nil {
+			return res, err
+		}
+	}
+	idleStart, watchedBefore := time.Now(), watch.track.writeCounts()
 	time.Sleep(cfg.Idle)
 	idle, err := scrape(metricsURL)
 	if err != nil {
 		return res, err
+	}
+	if dv != nil {
+		log, truncated, err := dv.requests(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Dataverse.LogTruncated = res.Dataverse.LogTruncated || truncated
+		res.Dataverse.idle(log, len(objs), time.Since(idleStart))
+		res.Dataverse.IdleObjectUpdates = map[string]int{}
+		for k, w := range watch.track.writeCounts() {
+			if n := w.Updates - watchedBefore[k].Updates; n > 0 {
+				res.Dataverse.IdleObjectUpdates[k] = n
+			}
+		}
+		dv.saveLog(filepath.Join(cfg.WorkDir, "dataverse-requests-idle.json"), log)
 	}
 	res.IdleSeconds = cfg.Idle.Seconds()
 	res.IdleWrites = int(idle.requests(true) - quiet.requests(true))
@@ -322,6 +403,9 @@ func Print(out io.Writer, r Result) {
 		share = 100 * float64(r.ManagedFieldsBytes) / float64(r.ObjectBytes)
 	}
 	fmt.Fprintf(out, "managedFields stripped from cache: %.1f MiB of %.1f MiB served (%.0f%%)\n", float64(r.ManagedFieldsBytes)/(1<<20), float64(r.ObjectBytes)/(1<<20), share)
+	if r.Dataverse != nil {
+		printDataverse(out, r.Dataverse, r.ConvergenceSeconds, r.Objects)
+	}
 	printBreakdown(out, r.Breakdown)
 	line, _ := json.Marshal(r)
 	fmt.Fprintln(out, string(line))

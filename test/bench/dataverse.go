@@ -1,0 +1,450 @@
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
+	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
+	"github.com/accessplane/dataverse-access-operator/internal/dataverse/emulator"
+	"github.com/accessplane/dataverse-access-operator/test/e2e/localcluster"
+)
+
+// DataverseConfig turns on the Dataverse target: the emulator runs as its own process, every
+// Environment names one emulated environment (managementPolicy Manage) and the manager reaches it
+// exactly as it would reach the service (SSL_CERT_FILE, AZURE_AUTHORITY_HOST,
+// --power-platform-api-url).
+type DataverseConfig struct {
+	Enabled bool
+	// SyncInterval is every Environment's spec.dataverse.syncInterval (default 10m, the API's
+	// default).
+	SyncInterval time.Duration
+	// RequestsPerMinute is the manager's --dataverse-requests-per-minute (per environment); the
+	// default, 60000, keeps the client's limiter from being the bottleneck.
+	RequestsPerMinute int
+	// Users says where the people of the PlatformUsers come from:
+	//   UsersFromEntra (default): they are in the emulated Entra ID tenant only; each PlatformUser
+	//     has spec.entraObjectId, so the operator adds it with the admin API's addUser and waits
+	//     for Entra ID's sync (AwaitingEntraSync): the whole path of a fresh environment.
+	//   UsersPresent: they are in Dataverse already (as Entra ID's group sync leaves them) and the
+	//     PlatformUsers have no entraObjectId: found by user name, then corrected (adoption).
+	Users string
+	// EntraSyncDelay is the emulator's delay between addUser and the person's arrival (default 5s).
+	EntraSyncDelay time.Duration
+}
+
+// Where the people come from (DataverseConfig.Users).
+const (
+	UsersFromEntra = "entra"
+	UsersPresent   = "present"
+)
+
+// DataverseResult is what the Dataverse target cost, from the emulator's request log.
+type DataverseResult struct {
+	Environments        int     `json:"environments"`
+	Users               string  `json:"users"`
+	SyncIntervalSeconds float64 `json:"syncIntervalSeconds"`
+	RequestsPerMinute   int     `json:"requestsPerMinute"`
+	// Convergence: every request the emulator logged from the manager's start to the moment
+	// every object was settled (the token endpoint is not logged; addUser is).
+	Requests          int            `json:"requests"`
+	Reads             int            `json:"reads"`
+	Writes            int            `json:"writes"`
+	RequestsPerObject float64        `json:"requestsPerObject"`
+	ReadsPerObject    float64        `json:"readsPerObject"`
+	WritesPerObject   float64        `json:"writesPerObject"`
+	ByTarget          map[string]int `json:"byTarget"` // entity set or action ("systemusers GET", "addUser POST", …)
+	Throttled         int            `json:"throttled"`
+	ServerErrors      int            `json:"serverErrors"`
+	// Requests between every object settling and the manager going quiet (kube side).
+	TailRequests int `json:"tailRequests"`
+	TailWrites   int `json:"tailWrites"`
+	// The floor the service protection limit (6,000 requests per 5 minutes per user and web
+	// server) sets for this many requests: Requests / 20 per second, as if one environment's web
+	// server took them all; and per environment (each environment is its own web server): the
+	// busiest environment's requests / 20 per second.
+	FloorSeconds               float64  `json:"floorSeconds"`
+	ConvergenceToFloor         float64  `json:"convergenceToFloor"`
+	PerEnvironmentFloorSeconds float64  `json:"perEnvironmentFloorSeconds"`
+	ConvergenceToPerEnvFloor   float64  `json:"convergenceToPerEnvironmentFloor"`
+	BusiestEnvironmentRequests int      `json:"busiestEnvironmentRequests"`
+	IdleSeconds                float64  `json:"idleSeconds"`
+	IdleRequests               int      `json:"idleRequests"`
+	IdleWrites                 int      `json:"idleWrites"`
+	IdleWritesDetail           []string `json:"idleWritesDetail,omitempty"`
+	// IdleObjectUpdates are the kube objects the bench's watch saw change while idle, by kind
+	// (the kube side's idle writes that are not events).
+	IdleObjectUpdates map[string]int `json:"idleObjectUpdates,omitempty"`
+	// IdleRequestsPerObjectPerInterval is IdleRequests / objects x (mean sync period / idle
+	// window), the mean period being 1.05 x syncInterval (each object is due again after the
+	// interval plus up to a tenth of jitter). Only measured when the idle window is at least 1.1
+	// x syncInterval (every object re-read at least once); -1 otherwise.
+	IdleRequestsPerObjectPerInterval float64 `json:"idleRequestsPerObjectPerInterval"`
+	// Synced conditions after convergence: True, and the reasons of the others.
+	SyncedTrue   int            `json:"syncedTrue"`
+	NotSynced    map[string]int `json:"notSynced,omitempty"`
+	LogTruncated bool           `json:"logTruncated,omitempty"`
+}
+
+// dataverseRun is the emulator and what the bench set up around it.
+type dataverseRun struct {
+	cfg  DataverseConfig
+	emu  *localcluster.Emulator
+	envs []string
+	// people per environment, for the emulator.
+	entra   map[string][]emulator.EntraUser
+	present map[string][]map[string]any
+}
+
+const (
+	dataverseSecret       = "dataverse-credentials"
+	dataverseClientSecret = "bench-client-secret"
+	dataverseTenant       = "00000000-0000-4000-8000-00000000be4c"
+)
+
+func (d *DataverseConfig) defaults() {
+	if d.SyncInterval <= 0 {
+		d.SyncInterval = 10 * time.Minute
+	}
+	if d.RequestsPerMinute <= 0 {
+		d.RequestsPerMinute = 60000
+	}
+	if d.Users == "" {
+		d.Users = UsersFromEntra
+	}
+	if d.EntraSyncDelay <= 0 {
+		d.EntraSyncDelay = 5 * time.Second
+	}
+}
+
+// guid is a stable GUID for a name (people's and groups' Entra object ids).
+func guid(name string) string {
+	h := sha256.Sum256([]byte(name))
+	x := hex.EncodeToString(h[:16])
+	return x[0:8] + "-" + x[8:12] + "-4" + x[13:16] + "-8" + x[17:20] + "-" + x[20:32]
+}
+
+// startDataverse builds and starts the emulator with one environment per bench Environment.
+func startDataverse(ctx context.Context, root, workDir string, cfg DataverseConfig, environments int) (*dataverseRun, error) {
+	binary := filepath.Join(workDir, "dataverse-emulator")
+	if err := localcluster.BuildEmulator(ctx, root, binary); err != nil {
+		return nil, err
+	}
+	d := &dataverseRun{cfg: cfg, entra: map[string][]emulator.EntraUser{}, present: map[string][]map[string]any{}}
+	for e := 0; e < environments; e++ {
+		d.envs = append(d.envs, fmt.Sprintf("env-%02d", e))
+	}
+	emu, err := localcluster.StartEmulator(binary, workDir, filepath.Join(workDir, "emulator.log"),
+		"--environments", strings.Join(d.envs, ","),
+		"--entra-sync-delay", cfg.EntraSyncDelay.String(),
+		"--client-secrets", emulator.OperatorApplicationID+"="+dataverseClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	d.emu = emu
+	return d, nil
+}
+
+// target gives the workload a Dataverse target: spec.dataverse on every Environment, Entra object
+// ids (group teams need a GUID for their group; UsersFromEntra: people too), and the people the
+// emulator must know.
+func (d *dataverseRun) target(objs []client.Object) {
+	group := func(name string) string {
+		if strings.HasPrefix(name, "sg-") {
+			return name // the environment's security group: not a team's, never sent to Dataverse
+		}
+		return guid("group/" + name)
+	}
+	for _, o := range objs {
+		switch t := o.(type) {
+		case *accessv1alpha1.Environment:
+			t.Spec.Dataverse = &accessv1alpha1.DataverseTarget{
+				URL: d.emu.Info.EnvironmentURL(t.Name), EnvironmentID: d.environmentID(t.Name),
+				CredentialsSecretRef: accessv1alpha1.SecretReference{Name: dataverseSecret},
+				ManagementPolicy:     accessv1alpha1.ManagementManage,
+				SyncInterval:         &metav1.Duration{Duration: d.cfg.SyncInterval},
+			}
+		case *accessv1alpha1.Team:
+			if t.Spec.Group != "" {
+				t.Spec.Group = group(t.Spec.Group)
+			}
+		case *accessv1alpha1.PlatformUser:
+			for i, g := range t.Spec.SecurityGroups {
+				t.Spec.SecurityGroups[i] = group(g)
+			}
+			oid := guid("user/" + t.Spec.UserName)
+			env := t.Spec.EnvironmentName
+			if d.cfg.Users == UsersPresent {
+				d.present[env] = append(d.present[env], map[string]any{"domainname": t.Spec.UserName,
+					"azureactivedirectoryobjectid": oid, "accessmode": 0, "isdisabled": false, "islicensed": t.Spec.License != ""})
+				continue
+			}
+			t.Spec.EntraObjectID = oid
+			d.entra[env] = append(d.entra[env], emulator.EntraUser{ObjectID: oid, UPN: t.Spec.UserName,
+				FirstName: "Bench", LastName: t.Name, Licensed: t.Spec.License != ""})
+		}
+	}
+}
+
+func (d *dataverseRun) environmentID(name string) string {
+	for _, e := range d.emu.Info.Environments {
+		if e.Name == name {
+			return e.EnvironmentID
+		}
+	}
+	return ""
+}
+
+// seed puts the people into the emulated Entra ID tenant (or into Dataverse) and creates the
+// credentials Secret: one app registration for every environment, as one operator has.
+func (d *dataverseRun) seed(ctx context.Context, c client.Client) error {
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: dataverseSecret},
+		StringData: map[string]string{"tenantId": dataverseTenant, "clientId": d.emu.Info.OperatorClientID, "clientSecret": dataverseClientSecret}}); err != nil {
+		return err
+	}
+	type call struct {
+		path string
+		body any
+	}
+	var calls []call
+	for env, people := range d.entra {
+		for _, p := range people {
+			calls = append(calls, call{"environments/" + env + "/entra-users", p})
+		}
+	}
+	for env, people := range d.present {
+		for _, p := range people {
+			calls = append(calls, call{"environments/" + env + "/users", p})
+		}
+	}
+	work := make(chan call)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			for c := range work {
+				if first == nil {
+					first = d.emu.Control(ctx, http.MethodPost, c.path, c.body, nil)
+				}
+			}
+			errs <- first
+		}()
+	}
+	for _, c := range calls {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return fmt.Errorf("seeding the emulator: %w", err)
+		}
+	}
+	return nil
+}
+
+func (d *dataverseRun) managerArgs() []string {
+	return append(d.emu.Info.ManagerArgs(), fmt.Sprintf("--dataverse-requests-per-minute=%d", d.cfg.RequestsPerMinute))
+}
+
+// requests reads the emulator's request log; truncated says it may have dropped its oldest
+// entries (it keeps the last 100,000).
+func (d *dataverseRun) requests(ctx context.Context) ([]emulator.LoggedRequest, bool, error) {
+	l, err := d.emu.Requests(ctx)
+	return l, len(l) >= 100000, err
+}
+
+// saveLog writes a request log next to the manager's log, for reading what one object cost.
+func (d *dataverseRun) saveLog(path string, log []emulator.LoggedRequest) {
+	if b, err := json.MarshalIndent(log, "", " "); err == nil {
+		_ = os.WriteFile(path, b, 0o644)
+	}
+}
+
+func (d *dataverseRun) clearRequests(ctx context.Context) error {
+	return d.emu.Control(ctx, http.MethodDelete, "requests", nil, nil)
+}
+
+func isWrite(l emulator.LoggedRequest) bool { return l.Method != http.MethodGet }
+
+// target of a logged request: the entity set or action, without ids and query.
+func requestTarget(l emulator.LoggedRequest) string {
+	p := l.Path
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if rest, ok := strings.CutPrefix(p, "/env/"); ok {
+		_, p, _ = strings.Cut(rest, "/")
+		p = strings.TrimPrefix(p, "api/data/v9.2/")
+	} else {
+		p = p[strings.LastIndexByte(p, '/')+1:]
+	}
+	if i := strings.IndexAny(p, "(/"); i >= 0 {
+		// systemusers(<id>)/systemuserroles_association/$ref → systemusers/systemuserroles_association
+		head, tail := p[:i], p[i:]
+		if j := strings.Index(tail, ")/"); j >= 0 {
+			nav := tail[j+2:]
+			if k := strings.IndexAny(nav, "(/"); k >= 0 {
+				nav = nav[:k]
+			}
+			return head + "/" + nav + " " + l.Method
+		}
+		p = head
+	}
+	return p + " " + l.Method
+}
+
+// convergence fills the convergence figures from the log up to the moment every object settled.
+func (r *DataverseResult) convergence(log []emulator.LoggedRequest, objects int, convergenceSeconds float64, envNames map[string]string) {
+	r.ByTarget = map[string]int{}
+	perEnv := map[string]int{}
+	for _, l := range log {
+		r.Requests++
+		if isWrite(l) {
+			r.Writes++
+		} else {
+			r.Reads++
+		}
+		switch {
+		case l.Status == http.StatusTooManyRequests:
+			r.Throttled++
+		case l.Status >= 500 || l.Status < 0:
+			r.ServerErrors++
+		}
+		r.ByTarget[requestTarget(l)]++
+		env := l.Environment
+		if n, ok := envNames[strings.ToLower(env)]; ok {
+			env = n // addUser is logged under the environment id
+		}
+		perEnv[env]++
+	}
+	for _, n := range perEnv {
+		if n > r.BusiestEnvironmentRequests {
+			r.BusiestEnvironmentRequests = n
+		}
+	}
+	n := float64(objects)
+	r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject = float64(r.Requests)/n, float64(r.Reads)/n, float64(r.Writes)/n
+	perSecond := float64(dataverse.ServiceRequestsPer5Min) / 300
+	r.FloorSeconds = float64(r.Requests) / perSecond
+	r.PerEnvironmentFloorSeconds = float64(r.BusiestEnvironmentRequests) / perSecond
+	if r.FloorSeconds > 0 {
+		r.ConvergenceToFloor = convergenceSeconds / r.FloorSeconds
+	}
+	if r.PerEnvironmentFloorSeconds > 0 {
+		r.ConvergenceToPerEnvFloor = convergenceSeconds / r.PerEnvironmentFloorSeconds
+	}
+}
+
+// idle fills the idle figures from the log of the idle window.
+func (r *DataverseResult) idle(log []emulator.LoggedRequest, objects int, window time.Duration) {
+	r.IdleSeconds = window.Seconds()
+	for _, l := range log {
+		r.IdleRequests++
+		if isWrite(l) {
+			r.IdleWrites++
+			if len(r.IdleWritesDetail) < 20 {
+				r.IdleWritesDetail = append(r.IdleWritesDetail, fmt.Sprintf("%s %s %s → %d", l.Time.Format("15:04:05.000"), l.Method, l.Path, l.Status))
+			}
+		}
+	}
+	r.IdleRequestsPerObjectPerInterval = -1
+	interval := time.Duration(r.SyncIntervalSeconds * float64(time.Second))
+	if window >= interval+interval/10 {
+		meanPeriod := 1.05 * interval.Seconds()
+		r.IdleRequestsPerObjectPerInterval = float64(r.IdleRequests) / float64(objects) * meanPeriod / window.Seconds()
+	}
+}
+
+// synced counts the Synced conditions of every object.
+func (r *DataverseResult) synced(objs []client.Object) {
+	r.NotSynced = map[string]int{}
+	for _, o := range objs {
+		var status, reason string
+		for _, c := range conditionsOf(o) {
+			if c.Type == accessv1alpha1.ConditionSynced {
+				status, reason = string(c.Status), c.Reason
+			}
+		}
+		switch {
+		case status == string(metav1.ConditionTrue):
+			r.SyncedTrue++
+		case status == "":
+			r.NotSynced["(no Synced condition) "+kindOf(o)]++
+		default:
+			r.NotSynced[reason+" "+kindOf(o)]++
+		}
+	}
+}
+
+func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float64, objects int) {
+	fmt.Fprintf(out, "Dataverse target:                %d emulated environments (emulator out of process, managementPolicy Manage, syncInterval %s, --dataverse-requests-per-minute=%d, people %s)\n",
+		r.Environments, time.Duration(r.SyncIntervalSeconds*float64(time.Second)), r.RequestsPerMinute, map[string]string{
+			UsersFromEntra: "in Entra ID only: added with addUser, then AwaitingEntraSync", UsersPresent: "already in Dataverse: found by user name"}[r.Users])
+	fmt.Fprintf(out, "Dataverse requests to converge:  %d for %d objects: %.2f per object (%.2f reads, %.2f writes); %d throttled, %d 5xx or dropped\n",
+		r.Requests, objects, r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject, r.Throttled, r.ServerErrors)
+	keys := make([]string, 0, len(r.ByTarget))
+	for k := range r.ByTarget {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return r.ByTarget[keys[i]] > r.ByTarget[keys[j]] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, r.ByTarget[k]))
+	}
+	fmt.Fprintf(out, "  by target:                     %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(out, "  after settling, before quiet:  %d requests, %d writes\n", r.TailRequests, r.TailWrites)
+	fmt.Fprintf(out, "service-protection floor:        %.1f s for %d requests at 6,000 per 5 min (20/s); convergence / floor %.2f\n", r.FloorSeconds, r.Requests, r.ConvergenceToFloor)
+	if r.Users == UsersFromEntra {
+		fmt.Fprintf(out, "  note: people added with addUser are looked for again 30 s later (dvsync's AwaitingEntraSync wait, no manager flag), so convergence is at least that, whatever the requests\n")
+	}
+	fmt.Fprintf(out, "  per environment (own limit):   %.1f s for the busiest environment's %d requests; convergence / that floor %.2f\n", r.PerEnvironmentFloorSeconds, r.BusiestEnvironmentRequests, r.ConvergenceToPerEnvFloor)
+	fmt.Fprintf(out, "Dataverse while idle:            %d requests, %d writes in %.0f s\n", r.IdleRequests, r.IdleWrites, r.IdleSeconds)
+	if len(r.IdleObjectUpdates) > 0 {
+		var parts []string
+		for k, v := range r.IdleObjectUpdates {
+			parts = append(parts, fmt.Sprintf("%s %d", k, v))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(out, "  kube objects changed while idle (watch): %s\n", strings.Join(parts, ", "))
+	}
+	for _, w := range r.IdleWritesDetail {
+		fmt.Fprintf(out, "  idle write: %s\n", w)
+	}
+	if r.IdleRequestsPerObjectPerInterval >= 0 {
+		fmt.Fprintf(out, "  per object per sync interval:  %.2f requests (idle requests / objects x 1.05 x syncInterval / idle window)\n", r.IdleRequestsPerObjectPerInterval)
+	} else {
+		fmt.Fprintf(out, "  per object per sync interval:  not measured: the idle window (%.0f s) is shorter than 1.1 x syncInterval (%.0f s); run with -idle longer or -dataverse-sync-interval shorter\n", r.IdleSeconds, 1.1*r.SyncIntervalSeconds)
+	}
+	var ns []string
+	for k, v := range r.NotSynced {
+		ns = append(ns, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(ns)
+	if len(ns) == 0 {
+		ns = []string{"none"}
+	}
+	fmt.Fprintf(out, "Synced after convergence:        %d True; not True: %s\n", r.SyncedTrue, strings.Join(ns, ", "))
+	if r.LogTruncated {
+		fmt.Fprintf(out, "  WARNING: the emulator's request log (last 100,000) overflowed: the request counts are low\n")
+	}
+}
