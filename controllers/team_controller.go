@@ -2,8 +2,10 @@ package controllers
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +28,7 @@ type TeamReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	sync     *syncStep
+	recount  recountDebounce
 }
 
 func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -41,6 +44,7 @@ func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 }
 
 func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) (decided, error) {
+	prev := team.Status.DeepCopy()
 	in := decide.TeamInput{Team: team}
 	var err error
 	if in.Environment, err = environmentOf(ctx, r.Client, team.Namespace, team.Spec.EnvironmentName); err != nil {
@@ -80,7 +84,65 @@ func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) 
 	if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, team, team.Status.Dataverse); err != nil {
 		return decided{}, err
 	}
+	// A group team's member count alone waits for its members' burst to end (groupRecount).
+	if hold := r.recount.hold(client.ObjectKeyFromObject(team), time.Now()); hold > 0 && onlyCountChanged(prev, &team.Status) {
+		return decided{deferWrite: true, requeueAfter: hold}, nil
+	}
 	return decided{events: events, requeueAfter: after}, nil
+}
+
+// onlyCountChanged reports whether a team's new status differs from the previous one only by its
+// member count.
+func onlyCountChanged(prev, next *accessv1alpha1.TeamStatus) bool {
+	if prev.MemberCount == next.MemberCount || prev.ObservedGeneration != next.ObservedGeneration {
+		return false
+	}
+	p := prev.DeepCopy()
+	p.MemberCount = next.MemberCount
+	return equality.Semantic.DeepEqual(p, next)
+}
+
+// recountDebounce holds a group team's count-only status writes while users keep joining or
+// leaving its group: the count is written once the group has been quiet for groupRecount, and
+// at the latest groupRecountMax after the first change, instead of once per user.
+type recountDebounce struct {
+	mu      sync.Mutex
+	pending map[client.ObjectKey]recountBurst
+}
+
+type recountBurst struct{ first, last time.Time }
+
+func (d *recountDebounce) touch(k client.ObjectKey, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending == nil {
+		d.pending = map[client.ObjectKey]recountBurst{}
+	}
+	b, ok := d.pending[k]
+	if !ok {
+		b.first = now
+	}
+	b.last = now
+	d.pending[k] = b
+}
+
+// hold is how long a count-only write of k should still wait; 0 once it may be written.
+func (d *recountDebounce) hold(k client.ObjectKey, now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, ok := d.pending[k]
+	if !ok {
+		return 0
+	}
+	until := b.last.Add(groupRecount)
+	if deadline := b.first.Add(groupRecountMax); deadline.Before(until) {
+		until = deadline
+	}
+	if !now.Before(until) {
+		delete(d.pending, k)
+		return 0
+	}
+	return until.Sub(now)
 }
 
 // candidates are the users that may be members: the listed ones that exist, or for a group team
@@ -108,7 +170,7 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 	c := mgr.GetClient()
 	// Listed members reach their teams at once (a missing member is a condition to clear); a
 	// group team only recounts its members (TM1), so a burst of users joining is counted in one
-	// write per groupRecount rather than one per user.
+	// write once the burst is over (recountDebounce) rather than one per user.
 	teamsOfUser := func(ctx context.Context, o client.Object, q queue) {
 		u := o.(*accessv1alpha1.PlatformUser)
 		for _, r := range requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexMembers, []string{u.Name}, client.ObjectKey{}) {
@@ -118,8 +180,9 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		for _, g := range u.Spec.SecurityGroups {
 			groups = append(groups, key(u.Spec.EnvironmentName, g))
 		}
-		for _, r := range requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexGroupKey, groups, client.ObjectKey{}) {
-			q.AddAfter(r, groupRecount)
+		for _, req := range requestsFor(ctx, c, &accessv1alpha1.TeamList{}, u.Namespace, indexGroupKey, groups, client.ObjectKey{}) {
+			r.recount.touch(req.NamespacedName, time.Now())
+			q.AddAfter(req, groupRecount)
 		}
 	}
 	usersToTeams := handler.Funcs{
@@ -149,10 +212,13 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		Complete(r)
 }
 
-// groupRecount is how long a group team waits to recount its members after a user joins or
-// leaves its group: members arrive in bursts (a GitOps sync applies hundreds of users), and the
-// count is the only thing that changes.
-const groupRecount = 10 * time.Second
+// groupRecount is how long a group's membership must be quiet before its team writes a new member
+// count, and groupRecountMax the longest a count waits: members arrive in bursts (a GitOps sync
+// applies hundreds of users), and the count is the only thing that changes.
+const (
+	groupRecount    = 5 * time.Second
+	groupRecountMax = time.Minute
+)
 
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
