@@ -1,9 +1,9 @@
 package controllers_test
 
 import (
-	"github.com/google/go-cmp/cmp"
 	"context"
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"sort"
 	"strings"
 	"sync/atomic"
