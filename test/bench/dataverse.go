@@ -415,7 +415,7 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	fmt.Fprintf(out, "  after settling, before quiet:  %d requests, %d writes\n", r.TailRequests, r.TailWrites)
 	fmt.Fprintf(out, "service-protection floor:        %.1f s for %d requests at 6,000 per 5 min (20/s); convergence / floor %.2f\n", r.FloorSeconds, r.Requests, r.ConvergenceToFloor)
 	if r.Users == UsersFromEntra {
-		fmt.Fprintf(out, "  note: people added with addUser are looked for again 30 s later (dvsync's AwaitingEntraSync wait, no manager flag), so convergence is at least that, whatever the requests\n")
+		fmt.Fprintf(out, "  note: a person added with addUser arrives after the emulator's Entra sync delay and is looked for again at the latest 30 s after addUser (dvsync's AwaitingEntraSync requeue, no manager flag; any other reconcile of the user looks sooner): that wait, not the requests, can bound convergence\n")
 	}
 	fmt.Fprintf(out, "  per environment (own limit):   %.1f s for the busiest environment's %d requests; convergence / that floor %.2f\n", r.PerEnvironmentFloorSeconds, r.BusiestEnvironmentRequests, r.ConvergenceToPerEnvFloor)
 	fmt.Fprintf(out, "Dataverse while idle:            %d requests, %d writes in %.0f s\n", r.IdleRequests, r.IdleWrites, r.IdleSeconds)
@@ -430,8 +430,10 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	for _, w := range r.IdleWritesDetail {
 		fmt.Fprintf(out, "  idle write: %s\n", w)
 	}
+	perObject := float64(r.IdleRequests) / float64(objects)
 	if r.IdleRequestsPerObjectPerInterval >= 0 {
-		fmt.Fprintf(out, "  per object per sync interval:  %.2f requests (idle requests / objects x 1.05 x syncInterval / idle window)\n", r.IdleRequestsPerObjectPerInterval)
+		fmt.Fprintf(out, "  per object per sync interval:  %.2f requests as a steady rate (idle requests / objects x 1.05 x syncInterval / idle window); %.2f per object in the window, which spans %.2f mean sync periods (a fleet converged together is re-read together: a window under 2 periods may hold one re-read of nearly every object, and then %.2f is the cost of one)\n",
+			r.IdleRequestsPerObjectPerInterval, perObject, r.IdleSeconds/(1.05*r.SyncIntervalSeconds), perObject)
 	} else {
 		fmt.Fprintf(out, "  per object per sync interval:  not measured: the idle window (%.0f s) is shorter than 1.1 x syncInterval (%.0f s); run with -idle longer or -dataverse-sync-interval shorter\n", r.IdleSeconds, 1.1*r.SyncIntervalSeconds)
 	}
