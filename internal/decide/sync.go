@@ -7,11 +7,13 @@ import (
 )
 
 // stalledSync are the Synced reasons only a person can clear: differences reported under
-// Observe, credentials refused, and a person's enablement that Entra ID, not the Web API, decides.
+// Observe, credentials refused, a change Dataverse refuses, and a person's enablement that Entra
+// ID, not the Web API, decides.
 var stalledSync = map[string]bool{
 	v1alpha1.ReasonDrifted:         true,
 	v1alpha1.ReasonUnauthorized:    true,
 	v1alpha1.ReasonEnablementDrift: true,
+	v1alpha1.ReasonSyncConflict:    true,
 }
 
 // ApplySynced writes the Synced condition of an object whose Environment names a Dataverse

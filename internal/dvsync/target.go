@@ -9,6 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -117,14 +120,29 @@ func Failed(err error, what string) Result {
 		return Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: 5 * time.Minute,
 			Message: fmt.Sprintf("Dataverse refused the operator's credentials while syncing %s: %v: check the Secret named in spec.dataverse.credentialsSecretRef, and that the app registration is an application user of the environment with a security role", what, err)}
 	case errors.Is(err, dataverse.ErrPreconditionFailed):
-		return Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: 5 * time.Second,
+		// Someone wrote the record between the operator's read and its write: transient.
+		return Result{Reason: v1alpha1.ReasonSyncPending, RequeueAfter: 5 * time.Second,
 			Message: fmt.Sprintf("%s changed in Dataverse while the operator wrote it; reading it again: %v", what, err)}
 	case dvErr != nil && dvErr.StatusCode >= 400 && dvErr.StatusCode < 500:
 		return Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: time.Minute,
 			Message: fmt.Sprintf("Dataverse refused a change to %s: %v", what, err)}
+	case dvErr == nil && !unreachable(err):
+		// The request could not be made at all (an id that is not a GUID, a URL that cannot be
+		// built): retrying will not help, the spec must change.
+		return Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: 5 * time.Minute,
+			Message: fmt.Sprintf("the operator cannot sync %s: %v", what, err)}
 	}
 	return Result{Reason: v1alpha1.ReasonDataverseUnreachable, RequeueAfter: 30 * time.Second,
 		Message: fmt.Sprintf("Dataverse could not be reached while syncing %s: %v", what, err)}
+}
+
+// unreachable reports whether err is about reaching the service (a network error, a timeout,
+// an answer that is not the Web API's) rather than about what was asked.
+func unreachable(err error) bool {
+	var netErr net.Error
+	var urlErr *url.Error
+	return errors.As(err, &netErr) || errors.As(err, &urlErr) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // catalogue caches the privilege ids of one environment: they never change, and looking them up

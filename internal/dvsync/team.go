@@ -2,10 +2,15 @@ package dvsync
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 
 	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
 )
+
+// guid is an Entra object id.
+var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 var teamTypes = map[v1alpha1.TeamType]dataverse.TeamType{
 	v1alpha1.TeamOwner: dataverse.TeamTypeOwner, v1alpha1.TeamAccess: dataverse.TeamTypeAccess,
@@ -27,6 +32,10 @@ func Team(ctx context.Context, t *Target, team *v1alpha1.Team, memberIDs map[str
 	var rec *dataverse.Team
 	var err error
 	group := team.Spec.Type.IsGroupTeam()
+	if group && !guid.MatchString(team.Spec.Group) {
+		return Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: t.Env.Spec.Dataverse.Interval().Duration,
+			Message: fmt.Sprintf("spec.group is %q, but Dataverse finds a group team by its Entra group's object id: set spec.group to the group's object id (a GUID), and list the same id in its members' spec.securityGroups", team.Spec.Group)}
+	}
 	if group {
 		rec, err = t.Client.TeamByGroup(ctx, team.Spec.Group, dataverse.MembershipMembersAndGuests)
 	} else {

@@ -110,6 +110,13 @@ func PlatformUser(ctx context.Context, t *Target, u *v1alpha1.PlatformUser, role
 		if err := t.Client.UpdateUser(ctx, rec.ID, rec.ETag, patch); err != nil {
 			return holding(Failed(err, what), observed(rec))
 		}
+		// What Dataverse now holds, so status.dataverse does not show the value just corrected.
+		if patch.AccessMode != nil {
+			rec.AccessMode = *patch.AccessMode
+		}
+		if patch.BusinessUnitID != "" {
+			rec.BusinessUnitID = patch.BusinessUnitID
+		}
 	}
 	service := map[string]bool{}
 	if hasSource(u.Status.EffectiveRoles, v1alpha1.RoleSourceAdministratorRolePrefix) {
@@ -193,6 +200,12 @@ func enablementDrift(env *v1alpha1.Environment, u *v1alpha1.PlatformUser, disabl
 		return fmt.Sprintf("Dataverse holds %s disabled but the operator decided it is enabled (EN1): in Entra ID check that %s; Dataverse follows Entra ID, the Web API cannot enable a person",
 			u.Spec.UserName, strings.Join(facts, ", "))
 	}
+	for _, c := range u.Status.Conditions {
+		if c.Type == v1alpha1.ConditionEnabled && (c.Reason == v1alpha1.ReasonNonInteractiveLimitReached || c.Reason == v1alpha1.ReasonSeatsExhausted || c.Reason == v1alpha1.ReasonAwaitingAllocation) {
+			return fmt.Sprintf("%s waits for %s (%s), so the operator decided it is not enabled yet, but Entra ID lets it into Dataverse, where it is written as ReadWrite until it is granted: nothing to change if that is acceptable; to keep it out until then, remove it from the environment's security group in Entra ID",
+				u.Spec.UserName, map[bool]string{true: "a non-interactive slot", false: "a license seat"}[u.Spec.AccessMode == v1alpha1.AccessModeNonInteractive], c.Reason)
+		}
+	}
 	how := "block its sign-in or remove its license"
 	if env.Spec.SecurityGroup != "" {
 		how = fmt.Sprintf("remove it from security group %s (recommended), block its sign-in or remove its license", env.Spec.SecurityGroup)
@@ -242,6 +255,9 @@ func ApplicationUser(ctx context.Context, t *Target, app *v1alpha1.ApplicationUs
 		}
 		if patch.IsDisabled != nil {
 			rec.IsDisabled = *patch.IsDisabled
+		}
+		if patch.BusinessUnitID != "" {
+			rec.BusinessUnitID = patch.BusinessUnitID
 		}
 	}
 	if res, ok := exactRoles(ctx, t, &d, rec.ID, buID, roleNames, nil, what, t.Client.UserRoles, t.Client.AssignUserRole, t.Client.UnassignUserRole); !ok {

@@ -316,10 +316,9 @@ var _ = Describe("A Dataverse target: the manager binary reaching the emulator b
 		}
 	})
 
-	// Pending on a bug in internal/dvsync (PlatformUser): status.dataverse is the record as read
-	// before the operator's PATCH, so a user whose access mode the sync just wrote reports the old
-	// one (frank: ReadWrite while Dataverse holds Administrative) until the next sync interval.
-	PIt("status.dataverse.accessMode of each user is what Dataverse holds", func() {
+	// status.dataverse is what Dataverse holds after the operator's writes, not the record as read
+	// before them (frank: Administrative once the sync wrote it).
+	It("status.dataverse.accessMode of each user is what Dataverse holds", func() {
 		d, err := emu.Environment(suiteCtx, localcluster.DataverseSamplesEnvironment)
 		Expect(err).NotTo(HaveOccurred())
 		for _, o := range readBack(ns) {
