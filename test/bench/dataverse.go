@@ -96,9 +96,11 @@ type DataverseResult struct {
 	// x syncInterval (every object re-read at least once); -1 otherwise.
 	IdleRequestsPerObjectPerInterval float64 `json:"idleRequestsPerObjectPerInterval"`
 	// Synced conditions after convergence: True, and the reasons of the others.
-	SyncedTrue   int            `json:"syncedTrue"`
-	NotSynced    map[string]int `json:"notSynced,omitempty"`
-	LogTruncated bool           `json:"logTruncated,omitempty"`
+	SyncedTrue int            `json:"syncedTrue"`
+	NotSynced  map[string]int `json:"notSynced,omitempty"`
+	// NotSyncedDetail names the first 20 of them, with Stalled's reason when they are Stalled.
+	NotSyncedDetail []string `json:"notSyncedDetail,omitempty"`
+	LogTruncated    bool     `json:"logTruncated,omitempty"`
 }
 
 // dataverseRun is the emulator and what the bench set up around it.
@@ -392,6 +394,13 @@ func (r *DataverseResult) synced(objs []client.Object) {
 			r.NotSynced["(no Synced condition) "+kindOf(o)]++
 		default:
 			r.NotSynced[reason+" "+kindOf(o)]++
+			if len(r.NotSyncedDetail) < 20 {
+				stalled := ""
+				if ok, why := settledObject(o); ok && why != "" {
+					stalled = ", Stalled " + why
+				}
+				r.NotSyncedDetail = append(r.NotSyncedDetail, fmt.Sprintf("%s %s: %s%s", kindOf(o), o.GetName(), reason, stalled))
+			}
 		}
 	}
 }
@@ -446,6 +455,9 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 		ns = []string{"none"}
 	}
 	fmt.Fprintf(out, "Synced after convergence:        %d True; not True: %s\n", r.SyncedTrue, strings.Join(ns, ", "))
+	for _, d := range r.NotSyncedDetail {
+		fmt.Fprintf(out, "  not synced: %s\n", d)
+	}
 	if r.LogTruncated {
 		fmt.Fprintf(out, "  WARNING: the emulator's request log (last 100,000) overflowed: the request counts are low\n")
 	}
