@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
@@ -48,6 +49,8 @@ func SecretsFrom(r client.Reader) dvsync.SecretReader {
 type syncStep struct {
 	pool *dvsync.Pool
 	now  func() time.Time
+	// throttled wakes an Environment when one of its objects was throttled, so it reports it.
+	throttled chan event.GenericEvent
 }
 
 // syncInput is one object's part in the step.
@@ -101,6 +104,14 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 	}
 	decide.ApplySynced(in.conditions, gen, r.Reason, r.Message)
 	after := s.pool.Record(uid, fp, now, r)
+	if r.Reason == accessv1alpha1.ReasonThrottled {
+		// The retry time counts from the answer, after the client's own retries, not from the start.
+		s.pool.NoteThrottled(in.env.Namespace, in.env.Name, clockOf(s.now).Add(r.RequeueAfter))
+		select {
+		case s.throttled <- event.GenericEvent{Object: in.env}:
+		default: // the Environment is already woken; it reads the time from the pool
+		}
+	}
 	var events []decide.Event
 	if len(r.Wrote) > 0 {
 		events = append(events, decide.Event{Type: corev1.EventTypeNormal, Reason: "Synced", Action: "Sync",
@@ -185,3 +196,15 @@ func unsynced(conds []metav1.Condition) string {
 	}
 	return ""
 }
+
+// throttledEvents is the channel the Environment controller watches; a closed-over nil step has
+// none to send on, so it gets one nobody writes to.
+func (s *syncStep) throttledEvents() <-chan event.GenericEvent {
+	if s == nil || s.throttled == nil {
+		return make(chan event.GenericEvent)
+	}
+	return s.throttled
+}
+
+// clockOf reads the step's clock where a local variable shadows now.
+func clockOf(clock func() time.Time) time.Time { return now(clock) }

@@ -165,3 +165,26 @@ var _ = Describe("Sync target", func() {
 		Expect(writesTo(dv)).To(BeEmpty(), "Observe writes nothing")
 	})
 })
+
+var _ = Describe("Sync target: throttling is the Environment's state", func() {
+	It("Throttled: when one of its objects is throttled, the Environment says Throttled with the time requests resume, and is Synced again after it", func() {
+		ns := newNamespace()
+		const env = "busy"
+		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage)
+		create(e)
+		Eventually(readyReason(environment(ns, env)), "30s").Should(Equal("True"))
+
+		// More 429s than the client retries, on the role's lookups only: the role's sync is Throttled.
+		emu.AddFault(emulator.Fault{Environment: dv, Method: "GET", PathContains: "roles", Status: 429, Code: "0x80072322", Count: 9, RetryAfter: 1,
+			Message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds."})
+		DeferCleanup(emu.ClearFaults)
+		create(role(ns, "seller", env))
+		Eventually(conditionOf(securityRole(ns, "seller"), accessv1alpha1.ConditionSynced), "20s", "50ms").Should(Equal("False/" + accessv1alpha1.ReasonThrottled))
+		Eventually(conditionOf(environment(ns, env), accessv1alpha1.ConditionSynced), "20s", "50ms").Should(Equal("False/" + accessv1alpha1.ReasonThrottled))
+		Expect(condition(environment(ns, env), accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("requests to environment busy resume at"))
+		Expect(stalledReason(environment(ns, env))).To(BeEmpty(), "throttling passes by itself: not Stalled")
+
+		Eventually(conditionOf(environment(ns, env), accessv1alpha1.ConditionSynced), "30s").Should(Equal("True/" + accessv1alpha1.ReasonSynced))
+		Eventually(readyReason(securityRole(ns, "seller")), "30s").Should(Equal("True"))
+	})
+})

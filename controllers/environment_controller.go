@@ -15,7 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/butree"
@@ -81,6 +83,11 @@ func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.
 	env.Status = out.Status
 	requeue := out.RequeueAfter
 	if synced != nil {
+		if until, ok := r.sync.pool.ThrottledUntil(env.Namespace, env.Name, now(r.Now)); ok && synced.Synced() {
+			// Throttling met by any of its objects is the Environment's state until it passes.
+			synced = &dvsync.Result{Reason: accessv1alpha1.ReasonThrottled, RequeueAfter: time.Until(until) + time.Second,
+				Message: fmt.Sprintf("Dataverse throttles the operator (service protection limits); its requests to environment %s resume at %s", env.Name, until.UTC().Format(time.RFC3339))}
+		}
 		decide.ApplySynced(&env.Status.Conditions, env.Generation, synced.Reason, synced.Message)
 		if requeue == 0 || (synced.RequeueAfter > 0 && synced.RequeueAfter < requeue) {
 			requeue = synced.RequeueAfter
@@ -171,6 +178,7 @@ func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 		Watches(&accessv1alpha1.ApplicationUser{}, toEnvironment(appEnv), builder.WithPredicates(appUserCountChanged())).
 		Watches(&accessv1alpha1.Team{}, toEnvironment(teamEnv), builder.WithPredicates(createdOrDeleted())).
 		Watches(&accessv1alpha1.SecurityRole{}, toEnvironment(roleEnv), builder.WithPredicates(createdOrDeleted())).
+		WatchesRawSource(source.Channel(r.sync.throttledEvents(), &handler.EnqueueRequestForObject{})).
 		WithOptions(opts).
 		Complete(r)
 }

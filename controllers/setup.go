@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
@@ -53,7 +54,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
 	c := mgr.GetClient()
-	sync := &syncStep{pool: opts.Dataverse, now: opts.Now}
+	sync := &syncStep{pool: opts.Dataverse, now: opts.Now, throttled: make(chan event.GenericEvent, 64)}
 	for _, r := range []interface {
 		SetupWithManager(ctrl.Manager, controller.Options) error
 	}{

@@ -32,9 +32,10 @@ type Pool struct {
 	// again; zero means 30 seconds (Entra ID's sync takes minutes).
 	EntraSyncWait time.Duration
 
-	mu      sync.Mutex
-	targets map[string]*pooled
-	synced  map[string]syncedAt
+	mu        sync.Mutex
+	targets   map[string]*pooled
+	synced    map[string]syncedAt
+	throttled map[string]time.Time
 }
 
 type pooled struct {
@@ -152,4 +153,30 @@ func fingerprint(url, envID string, data map[string][]byte) string {
 		fmt.Fprintf(h, "%s\x00%s\x00", k, data[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// NoteThrottled records that Dataverse throttled a request for an environment's objects until
+// until, so the Environment can say so (Throttled is a state, not an error storm).
+func (p *Pool) NoteThrottled(namespace, name string, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.throttled == nil {
+		p.throttled = map[string]time.Time{}
+	}
+	if k := namespace + "/" + name; until.After(p.throttled[k]) {
+		p.throttled[k] = until
+	}
+}
+
+// ThrottledUntil returns when requests to an environment resume, if it is throttled now.
+func (p *Pool) ThrottledUntil(namespace, name string, now time.Time) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := namespace + "/" + name
+	until, ok := p.throttled[k]
+	if !ok || !now.Before(until) {
+		delete(p.throttled, k)
+		return time.Time{}, false
+	}
+	return until, true
 }
