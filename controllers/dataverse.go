@@ -83,16 +83,16 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 		decide.ApplySynced(in.conditions, gen, accessv1alpha1.ReasonSyncPending, in.skip)
 		return 0, nil
 	}
-	now := now(s.now)
+	start := now(s.now)
 	uid := string(in.obj.GetUID())
 	fp := syncFingerprint(in.env, gen, in.decided)
 	// A fresh outcome is reused only with the record it observed: a status write that failed
 	// (a conflict) lost it, and the next reconcile reads Dataverse again.
-	if r, left, ok := s.pool.Fresh(uid, fp, now); ok && *in.record != nil {
+	if r, left, ok := s.pool.Fresh(uid, fp, start); ok && *in.record != nil {
 		decide.ApplySynced(in.conditions, gen, r.Reason, r.Message)
 		return left, nil
 	}
-	t, failed := s.pool.Target(ctx, in.env, now)
+	t, failed := s.pool.Target(ctx, in.env, start)
 	var r dvsync.Result
 	if failed != nil {
 		r = *failed
@@ -103,10 +103,10 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 		*in.record = r.Record
 	}
 	decide.ApplySynced(in.conditions, gen, r.Reason, r.Message)
-	after := s.pool.Record(uid, fp, now, r)
+	after := s.pool.Record(uid, fp, start, r)
 	if r.Reason == accessv1alpha1.ReasonThrottled {
 		// The retry time counts from the answer, after the client's own retries, not from the start.
-		s.pool.NoteThrottled(in.env.Namespace, in.env.Name, clockOf(s.now).Add(r.RequeueAfter))
+		s.pool.NoteThrottled(in.env.Namespace, in.env.Name, now(s.now).Add(r.RequeueAfter))
 		select {
 		case s.throttled <- event.GenericEvent{Object: in.env}:
 		default: // the Environment is already woken; it reads the time from the pool
@@ -205,6 +205,3 @@ func (s *syncStep) throttledEvents() <-chan event.GenericEvent {
 	}
 	return s.throttled
 }
-
-// clockOf reads the step's clock where a local variable shadows now.
-func clockOf(clock func() time.Time) time.Time { return now(clock) }
