@@ -149,6 +149,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return res, err
 	}
 	defer cluster.Stop()
+	// Runs before cluster.Stop: the bench's watches and scrapes end first, or kube-apiserver waits
+	// for its open watches a minute before it stops.
+	defer cancel()
 	if err := cluster.InstallCRDs(ctx, root); err != nil {
 		return res, err
 	}
