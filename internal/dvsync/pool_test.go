@@ -3,6 +3,8 @@ package dvsync
 import (
 	"testing"
 	"time"
+
+	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 )
 
 // TestThrottledUntil: throttling met by any object is the Environment's state until the latest
@@ -23,5 +25,21 @@ func TestThrottledUntil(t *testing.T) {
 	}
 	if _, ok := p.ThrottledUntil("ns", "env", t0.Add(5*time.Second)); ok {
 		t.Error("throttling ends at the retry time")
+	}
+}
+
+// TestFinishMessageStable: a sync that corrected something and the next one that found nothing
+// to correct give the same Synced message, so the second writes no status.
+func TestFinishMessageStable(t *testing.T) {
+	tgt := &Target{Env: &v1alpha1.Environment{Spec: v1alpha1.EnvironmentSpec{Dataverse: &v1alpha1.DataverseTarget{ManagementPolicy: v1alpha1.ManagementManage}}}}
+	corrected := differences{}
+	corrected.add("role Seller not assigned")
+	first := tgt.finish(&corrected, &v1alpha1.DataverseRecord{ID: "u1"}, "user ada@contoso.com")
+	second := tgt.finish(&differences{}, &v1alpha1.DataverseRecord{ID: "u1"}, "user ada@contoso.com")
+	if first.Reason != v1alpha1.ReasonSynced || first.Message != second.Message {
+		t.Errorf("Synced %q then %q: the message must not carry what was corrected", first.Message, second.Message)
+	}
+	if len(first.Wrote) != 1 || len(second.Wrote) != 0 {
+		t.Errorf("Wrote %v then %v: the correction is reported once, in the event", first.Wrote, second.Wrote)
 	}
 }

@@ -81,11 +81,9 @@ func (t *Target) finish(d *differences, rec *v1alpha1.DataverseRecord, what stri
 		return Result{Reason: v1alpha1.ReasonDrifted, Record: rec, RequeueAfter: interval,
 			Message: fmt.Sprintf("%s differs from the decided state (managementPolicy Observe, nothing written): %s; set spec.dataverse.managementPolicy to Manage to correct it", what, d)}
 	}
-	msg := what + " is in place in Dataverse"
-	if len(d.list) > 0 {
-		msg += " (corrected: " + d.String() + ")"
-	}
-	return Result{Reason: v1alpha1.ReasonSynced, Message: msg, Record: rec, RequeueAfter: interval, Wrote: d.list}
+	// The message stays the same whatever was corrected (the Synced event says that), so the
+	// next re-read that finds nothing to correct writes nothing.
+	return Result{Reason: v1alpha1.ReasonSynced, Message: what + " is in place in Dataverse", Record: rec, RequeueAfter: interval, Wrote: d.list}
 }
 
 // holding keeps the record a sync found or created in an outcome that stops short (a member not
