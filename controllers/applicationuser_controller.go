@@ -60,7 +60,7 @@ func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alp
 		decided: []any{app.Spec, app.Status.AssignedRoles, app.Status.EffectiveRoles, app.Status.BusinessUnit},
 		skip:    unsynced(app.Status.Conditions),
 		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
-			return dvsync.ApplicationUser(ctx, t, app, directRoleNames(app.Status.EffectiveRoles))
+			return dvsync.ApplicationUser(ctx, t, app, accessv1alpha1.DirectRoleNames(app.Status.EffectiveRoles))
 		}})
 	if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, app, app.Status.Dataverse); err != nil {
 		return decided{}, err

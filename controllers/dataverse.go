@@ -172,22 +172,6 @@ func (s *syncStep) deleteInDataverse(ctx context.Context, c client.Client, obj c
 	return ctrl.Result{}, client.IgnoreNotFound(c.Patch(ctx, obj, patch))
 }
 
-// directRoleNames are the display names of a principal's assigned direct roles: what the sync
-// makes its roles in Dataverse.
-func directRoleNames(roles []accessv1alpha1.EffectiveRole) []string {
-	var out []string
-	for _, r := range roles {
-		if r.Source == string(accessv1alpha1.RoleSourceDirect) {
-			name := r.RoleName
-			if name == "" {
-				name = r.Name
-			}
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
 // unsynced reports why an object is not synced: a duplicate's record belongs to the older object.
 func unsynced(conds []metav1.Condition) string {
 	switch r := decide.ConditionReason(conds, accessv1alpha1.ConditionReady); r {

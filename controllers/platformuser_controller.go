@@ -54,7 +54,7 @@ func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.P
 			decide.ConditionReason(u.Status.Conditions, accessv1alpha1.ConditionNonInteractiveSlot)},
 		skip: unsynced(u.Status.Conditions),
 		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
-			return dvsync.PlatformUser(ctx, t, u, directRoleNames(u.Status.EffectiveRoles))
+			return dvsync.PlatformUser(ctx, t, u, accessv1alpha1.DirectRoleNames(u.Status.EffectiveRoles))
 		}})
 	res.events = append(res.events, events...)
 	res.requeueAfter = after

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // Canonical returns the canonical name of an access level: the legacy Basic, Local, Deep and
 // Global become User, BusinessUnit, ParentChildBusinessUnits and Organization; empty is None.
@@ -180,4 +184,21 @@ func (u *PlatformUser) ClaimSince(resource string) (metav1.Time, bool) {
 		}
 	}
 	return metav1.Time{}, false
+}
+
+// DirectRoleNames are the display names of the Direct roles among a principal's effective roles,
+// sorted: the roles the sync target makes its roles in Dataverse.
+func DirectRoleNames(roles []EffectiveRole) []string {
+	out := []string{}
+	for _, r := range roles {
+		if r.Source == string(RoleSourceDirect) {
+			name := r.RoleName
+			if name == "" {
+				name = r.Name
+			}
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

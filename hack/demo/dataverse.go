@@ -132,21 +132,6 @@ func syncedOf(o *unstructured.Unstructured) string {
 	return fmt.Sprintf("False/%v", c["reason"])
 }
 
-func directRoles(roles []accessv1alpha1.EffectiveRole) []string {
-	out := []string{}
-	for _, r := range roles {
-		if r.Source == string(accessv1alpha1.RoleSourceDirect) {
-			name := r.RoleName
-			if name == "" {
-				name = r.Name
-			}
-			out = append(out, name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 func find(records []map[string]any, field, value string) map[string]any {
 	for _, r := range records {
 		if strings.EqualFold(fmt.Sprint(r[field]), value) {
@@ -242,7 +227,7 @@ func showDataverse(d emulator.EnvironmentDump, objs []unstructured.Unstructured)
 		if mode == "NonInteractive" && !holdsSlot(u) {
 			mode = "ReadWrite (waiting for a slot)"
 		}
-		decided := directRoles(u.Status.EffectiveRoles)
+		decided := accessv1alpha1.DirectRoleNames(u.Status.EffectiveRoles)
 		rec := find(d.Users, "domainname", u.Spec.UserName)
 		if rec == nil {
 			row(u.Name, mode, fmt.Sprint(u.Status.Enabled), list(decided), "|", "(not in Dataverse)", "", "", "", "", "DIFFERS", syncedOf(o))
@@ -260,7 +245,7 @@ func showDataverse(d emulator.EnvironmentDump, objs []unstructured.Unstructured)
 	for i := range apps {
 		a := &apps[i]
 		o := byName["ApplicationUser/"+a.Name]
-		decided := directRoles(a.Status.EffectiveRoles)
+		decided := accessv1alpha1.DirectRoleNames(a.Status.EffectiveRoles)
 		rec := find(d.Users, "applicationid", a.Spec.ApplicationID)
 		if rec == nil {
 			row(a.Name, "Application", fmt.Sprint(a.Spec.Enabled), list(decided), "|", "(not in Dataverse)", "", "", "", "", "DIFFERS", syncedOf(o))

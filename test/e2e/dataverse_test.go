@@ -45,23 +45,6 @@ func dumpStrings(v any) []string {
 	return out
 }
 
-// decidedDirectRoles are the display names of a principal's direct roles: what the sync makes
-// its roles in Dataverse.
-func decidedDirectRoles(roles []accessv1alpha1.EffectiveRole) []string {
-	out := []string{}
-	for _, r := range roles {
-		if r.Source == string(accessv1alpha1.RoleSourceDirect) {
-			name := r.RoleName
-			if name == "" {
-				name = r.Name
-			}
-			out = append(out, name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 func convert[T any](o *unstructured.Unstructured) *T {
 	GinkgoHelper()
 	out := new(T)
@@ -264,7 +247,7 @@ var _ = Describe("A Dataverse target: the manager binary reaching the emulator b
 				Expect(rec["_businessunitid_value"]).To(Equal(unitIDs[u.Status.BusinessUnit]), "unit of %s", u.Name)
 				Expect(rec["isdisabled"]).To(Equal(!u.Status.Enabled), "isdisabled of %s follows Entra ID, which agrees with the decision", u.Name)
 				roles := dumpStrings(rec["roles"])
-				want := decidedDirectRoles(u.Status.EffectiveRoles)
+				want := accessv1alpha1.DirectRoleNames(u.Status.EffectiveRoles)
 				Expect(roles).To(Equal(want), "the roles of %s are exactly its decided direct roles", u.Name)
 			case "ApplicationUser":
 				a := convert[accessv1alpha1.ApplicationUser](&objs[i])
@@ -272,7 +255,7 @@ var _ = Describe("A Dataverse target: the manager binary reaching the emulator b
 				Expect(rec).NotTo(BeNil(), "application user %s created with the Web API", a.Name)
 				Expect(rec["isdisabled"]).To(Equal(!a.Spec.Enabled), "isdisabled of %s", a.Name)
 				Expect(rec["_businessunitid_value"]).To(Equal(unitIDs[a.Status.BusinessUnit]), "unit of %s", a.Name)
-				Expect(dumpStrings(rec["roles"])).To(Equal(decidedDirectRoles(a.Status.EffectiveRoles)), "roles of %s", a.Name)
+				Expect(dumpStrings(rec["roles"])).To(Equal(accessv1alpha1.DirectRoleNames(a.Status.EffectiveRoles)), "roles of %s", a.Name)
 			}
 		}
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/yaml"
 
@@ -276,21 +274,7 @@ func onlyNamespace(all map[string]float64, namespace string) map[string]float64 
 // bundleDocs splits dist/install.yaml into its objects.
 func bundleDocs() []*unstructured.Unstructured {
 	GinkgoHelper()
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader([]byte(readFile("dist/install.yaml")))))
-	var out []*unstructured.Unstructured
-	for {
-		doc, err := reader.Read()
-		if err == io.EOF {
-			break
-		}
-		Expect(err).NotTo(HaveOccurred())
-		var m map[string]interface{}
-		Expect(yaml.Unmarshal(doc, &m)).To(Succeed())
-		if len(m) > 0 {
-			out = append(out, &unstructured.Unstructured{Object: m})
-		}
-	}
-	return out
+	return splitDocs(readFile("dist/install.yaml"))
 }
 
 const newcomer = `apiVersion: access.accessplane.io/v1alpha1
