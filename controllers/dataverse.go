@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -100,7 +101,16 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 		r = in.apply(ctx, t)
 	}
 	if r.Record != nil {
+		// The last correction stays until another is made: a re-read that corrects nothing
+		// changes no status, and a correction changes it (so its event is a new one, not a
+		// repeat of the last in the same series).
+		if *in.record != nil && len(r.Wrote) == 0 {
+			r.Record.LastCorrection = (*in.record).LastCorrection
+		}
 		*in.record = r.Record
+	}
+	if len(r.Wrote) > 0 && *in.record != nil {
+		(*in.record).LastCorrection = truncate(strings.Join(r.Wrote, "; "), 1024)
 	}
 	decide.ApplySynced(in.conditions, gen, r.Reason, r.Message)
 	after := s.pool.Record(uid, fp, start, r)
@@ -188,4 +198,15 @@ func (s *syncStep) throttledEvents() <-chan event.GenericEvent {
 		return make(chan event.GenericEvent)
 	}
 	return s.throttled
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

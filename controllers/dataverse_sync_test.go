@@ -183,12 +183,16 @@ var _ = Describe("Sync target: drift, slots, deletion, Entra ID and failures", f
 		By("the next sync puts the decided state back")
 		Eventually(field(dv, rolesOf, "name", "Seller", "privileges"), "20s").Should(Equal(decided))
 		Eventually(field(dv, usersOf, "domainname", "ada@contoso.com", "accessmode"), "20s").Should(BeEquivalentTo(0))
-		Eventually(func() []string { return eventNotes(ns, "seller", "Synced") }, "10s").Should(ContainElement(
+		Eventually(func() []string { return eventNotes(ns, "seller", "Synced") }, "30s").Should(ContainElement(
 			And(ContainSubstring("privileges differ"), Not(ContainSubstring("role missing")))), "a Synced event names the privileges corrected")
-		Eventually(func() []string { return eventNotes(ns, "ada", "Synced") }, "10s").Should(ContainElement(
+		Eventually(func() []string { return eventNotes(ns, "ada", "Synced") }, "30s").Should(ContainElement(
 			ContainSubstring("accessmode Administrative, decided ReadWrite")), "a Synced event names the access mode corrected")
 		Expect(readyReason(securityRole(ns, "seller"))()).To(Equal("True"))
 		Expect(readyReason(platformUser(ns, "ada"))()).To(Equal("True"))
+		r := securityRole(ns, "seller")
+		Expect(k8sClient.Get(ctx, key(ns, "seller"), r)).To(Succeed())
+		Expect(r.Status.Dataverse.LastCorrection).To(ContainSubstring("privileges differ"), "status.dataverse says what was last corrected")
+		Expect(r.Status.Dataverse.LastCorrection).NotTo(ContainSubstring("role missing"))
 	})
 
 	It("Synced: applied in reverse order (team, application user, user, role, then the Environment) everything converges to the decided records without a duplicate, and nothing is written once converged", func() {

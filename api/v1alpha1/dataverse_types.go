@@ -86,6 +86,11 @@ type DataverseRecord struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	AccessMode string `json:"accessMode,omitempty"`
+	// lastCorrection is what the operator last changed in Dataverse to put this record back to
+	// the decided state (managementPolicy Manage); it changes only when something is corrected.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	LastCorrection string `json:"lastCorrection,omitempty"`
 }
 
 // BusinessUnitRecord maps a declared business unit to its Dataverse record.
