@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -205,7 +206,7 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 			UpdateFunc: func(e event.UpdateEvent) bool {
 				a, b := e.ObjectOld.(*accessv1alpha1.PlatformUser), e.ObjectNew.(*accessv1alpha1.PlatformUser)
 				// A member's Dataverse record lets the team's sync add it.
-				return !equalStrings(a.Spec.SecurityGroups, b.Spec.SecurityGroups) || recordID(a.Status.Dataverse) != recordID(b.Status.Dataverse)
+				return !slices.Equal(a.Spec.SecurityGroups, b.Spec.SecurityGroups) || recordID(a.Status.Dataverse) != recordID(b.Status.Dataverse)
 			},
 		})).
 		WithOptions(opts).
@@ -219,18 +220,6 @@ const (
 	groupRecount    = 5 * time.Second
 	groupRecountMax = time.Minute
 )
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 func recordID(r *accessv1alpha1.DataverseRecord) string {
 	if r == nil {

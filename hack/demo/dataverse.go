@@ -97,16 +97,6 @@ func num(v any) int {
 	return int(f)
 }
 
-func strs(v any) []string {
-	out := []string{}
-	list, _ := v.([]any)
-	for _, s := range list {
-		out = append(out, fmt.Sprint(s))
-	}
-	sort.Strings(out)
-	return out
-}
-
 func list(s []string) string {
 	if len(s) == 0 {
 		return "-"
@@ -234,7 +224,7 @@ func showDataverse(d emulator.EnvironmentDump, objs []unstructured.Unstructured)
 			continue
 		}
 		managed[fmt.Sprint(rec["systemuserid"])] = true
-		held := strs(rec["roles"])
+		held := emulator.DumpStrings(rec["roles"])
 		match := same(decided, held)
 		if strings.SplitN(mode, " ", 2)[0] != accessModeNames[num(rec["accessmode"])] || rec["isdisabled"] == u.Status.Enabled {
 			match = "DIFFERS"
@@ -252,7 +242,7 @@ func showDataverse(d emulator.EnvironmentDump, objs []unstructured.Unstructured)
 			continue
 		}
 		managed[fmt.Sprint(rec["systemuserid"])] = true
-		held := strs(rec["roles"])
+		held := emulator.DumpStrings(rec["roles"])
 		match := same(decided, held)
 		if rec["isdisabled"] == a.Spec.Enabled {
 			match = "DIFFERS"
@@ -344,7 +334,7 @@ func showDataverse(d emulator.EnvironmentDump, objs []unstructured.Unstructured)
 			row(t.Name, string(t.Spec.Type), shownMembers, list(decidedRoles), "|", "(not in Dataverse)", "", "", "DIFFERS", syncedOf(o))
 			continue
 		}
-		held, heldRoles := strs(rec["members"]), strs(rec["roles"])
+		held, heldRoles := emulator.DumpStrings(rec["members"]), emulator.DumpStrings(rec["roles"])
 		match := same(decidedRoles, heldRoles)
 		if !t.Spec.Type.IsGroupTeam() && same(members, held) != "yes" {
 			match = "DIFFERS"

@@ -9,11 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -149,24 +147,13 @@ func loadPath(p string) ([]Document, InputErrors) {
 		errs InputErrors
 	}
 	results := make([]result, len(files))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i].docs, results[i].errs = loadFile(files[i])
-			}
-		}()
-	}
+	var plain []int
 	for i := range files {
 		if kustomization(files[i]) == "" {
-			next <- i
+			plain = append(plain, i)
 		}
 	}
-	close(next)
-	wg.Wait()
+	parallel(plain, func(i int) { results[i].docs, results[i].errs = loadFile(files[i]) })
 	// Kustomize keeps global state (its OpenAPI schema): builds run one at a time.
 	for i := range files {
 		if kustomization(files[i]) != "" {

@@ -326,6 +326,16 @@ type admission struct {
 
 // admitParallel admits every job, on as many goroutines as there are CPUs.
 func admitParallel(ctx context.Context, adm *Admission, jobs []admission) {
+	all := make([]int, len(jobs))
+	for i := range all {
+		all[i] = i
+	}
+	parallel(all, func(i int) { jobs[i].admitted, jobs[i].errs = adm.Admit(ctx, jobs[i].obj, jobs[i].old) })
+}
+
+// parallel runs do for every index on as many goroutines as there are CPUs; each index is done
+// once, and results go where do puts them (by index), so their order is kept.
+func parallel(indexes []int, do func(i int)) {
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -333,11 +343,11 @@ func admitParallel(ctx context.Context, adm *Admission, jobs []admission) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				jobs[i].admitted, jobs[i].errs = adm.Admit(ctx, jobs[i].obj, jobs[i].old)
+				do(i)
 			}
 		}()
 	}
-	for i := range jobs {
+	for _, i := range indexes {
 		next <- i
 	}
 	close(next)

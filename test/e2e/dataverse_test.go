@@ -34,17 +34,6 @@ func dumpRecord(records []map[string]any, field, value string) map[string]any {
 	return found
 }
 
-// dumpStrings reads a list of strings of a record of the emulator's dump (JSON: []any or nil).
-func dumpStrings(v any) []string {
-	out := []string{}
-	list, _ := v.([]any)
-	for _, s := range list {
-		out = append(out, fmt.Sprint(s))
-	}
-	sort.Strings(out)
-	return out
-}
-
 func convert[T any](o *unstructured.Unstructured) *T {
 	GinkgoHelper()
 	out := new(T)
@@ -246,7 +235,7 @@ var _ = Describe("A Dataverse target: the manager binary reaching the emulator b
 				Expect(rec["accessmode"]).To(Equal(accessModeCodes[mode]), "accessmode of %s", u.Name)
 				Expect(rec["_businessunitid_value"]).To(Equal(unitIDs[u.Status.BusinessUnit]), "unit of %s", u.Name)
 				Expect(rec["isdisabled"]).To(Equal(!u.Status.Enabled), "isdisabled of %s follows Entra ID, which agrees with the decision", u.Name)
-				roles := dumpStrings(rec["roles"])
+				roles := emulator.DumpStrings(rec["roles"])
 				want := accessv1alpha1.DirectRoleNames(u.Status.EffectiveRoles)
 				Expect(roles).To(Equal(want), "the roles of %s are exactly its decided direct roles", u.Name)
 			case "ApplicationUser":
@@ -255,7 +244,7 @@ var _ = Describe("A Dataverse target: the manager binary reaching the emulator b
 				Expect(rec).NotTo(BeNil(), "application user %s created with the Web API", a.Name)
 				Expect(rec["isdisabled"]).To(Equal(!a.Spec.Enabled), "isdisabled of %s", a.Name)
 				Expect(rec["_businessunitid_value"]).To(Equal(unitIDs[a.Status.BusinessUnit]), "unit of %s", a.Name)
-				Expect(dumpStrings(rec["roles"])).To(Equal(accessv1alpha1.DirectRoleNames(a.Status.EffectiveRoles)), "roles of %s", a.Name)
+				Expect(emulator.DumpStrings(rec["roles"])).To(Equal(accessv1alpha1.DirectRoleNames(a.Status.EffectiveRoles)), "roles of %s", a.Name)
 			}
 		}
 
@@ -286,7 +275,7 @@ var _ = Describe("A Dataverse target: the manager binary reaching the emulator b
 					want = append(want, userNames[m])
 				}
 				sort.Strings(want)
-				Expect(dumpStrings(rec["members"])).To(Equal(want), "members of %s", t.Name)
+				Expect(emulator.DumpStrings(rec["members"])).To(Equal(want), "members of %s", t.Name)
 			}
 			wantRoles := []string{}
 			if t.Spec.Type != accessv1alpha1.TeamAccess {
@@ -295,7 +284,7 @@ var _ = Describe("A Dataverse target: the manager binary reaching the emulator b
 				}
 			}
 			sort.Strings(wantRoles)
-			Expect(dumpStrings(rec["roles"])).To(Equal(wantRoles), "roles of %s", t.Name)
+			Expect(emulator.DumpStrings(rec["roles"])).To(Equal(wantRoles), "roles of %s", t.Name)
 		}
 	})
 

@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -456,4 +457,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes the OData error shape {"error":{"code","message"}}.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// DumpStrings reads a list of strings from a record of a Dump (JSON: []any, or nil), sorted.
+func DumpStrings(v any) []string {
+	out := []string{}
+	list, _ := v.([]any)
+	for _, s := range list {
+		out = append(out, fmt.Sprint(s))
+	}
+	sort.Strings(out)
+	return out
 }
