@@ -70,11 +70,11 @@ func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.
 	}
 	in := decide.EnvironmentInput{Environment: env, Now: now(r.Now)}
 	var users accessv1alpha1.PlatformUserList
-	if err := r.List(ctx, &users, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}); err != nil {
+	if err := r.List(ctx, &users, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}, shared); err != nil {
 		return decided{}, err
 	}
 	var apps accessv1alpha1.ApplicationUserList
-	if err := r.List(ctx, &apps, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}); err != nil {
+	if err := r.List(ctx, &apps, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}, shared); err != nil {
 		return decided{}, err
 	}
 	in.Users, in.Apps = users.Items, apps.Items

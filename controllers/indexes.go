@@ -171,7 +171,7 @@ func requestsFor(ctx context.Context, c client.Reader, list client.ObjectList, n
 		if v == "" {
 			continue
 		}
-		if err := c.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{field: v}); err != nil {
+		if err := c.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{field: v}, shared); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing dependents", "field", field, "value", v)
 			continue
 		}
@@ -205,7 +205,7 @@ func objectsOf(list client.ObjectList) []client.Object {
 // passes keep (nil: all do) and is older than self: the older object keeps a contested name
 // (userName, applicationId, roleName), whatever order they were applied in.
 func claimedBefore(ctx context.Context, c client.Reader, list client.ObjectList, self client.Object, field, value string, keep func(client.Object) bool) (client.Object, error) {
-	if err := c.List(ctx, list, client.InNamespace(self.GetNamespace()), client.MatchingFields{field: value}); err != nil {
+	if err := c.List(ctx, list, client.InNamespace(self.GetNamespace()), client.MatchingFields{field: value}, shared); err != nil {
 		return nil, err
 	}
 	for _, o := range objectsOf(list) {

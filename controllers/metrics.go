@@ -83,7 +83,7 @@ func (c *usersCollector) Collect(ch chan<- prometheus.Metric) {
 	type bucket struct{ namespace, env, mode, ready string }
 	counts := map[bucket]int{}
 	var users accessv1alpha1.PlatformUserList
-	if err := c.reader.List(ctx, &users); err != nil {
+	if err := c.reader.List(ctx, &users, shared); err != nil {
 		ctrl.Log.Error(err, "counting users for metrics")
 		return
 	}
@@ -96,7 +96,7 @@ func (c *usersCollector) Collect(ch chan<- prometheus.Metric) {
 		counts[bucket{u.Namespace, u.Spec.EnvironmentName, mode, readyLabel(u.Status.Conditions)}]++
 	}
 	var apps accessv1alpha1.ApplicationUserList
-	if err := c.reader.List(ctx, &apps); err != nil {
+	if err := c.reader.List(ctx, &apps, shared); err != nil {
 		ctrl.Log.Error(err, "counting application users for metrics")
 		return
 	}

@@ -102,7 +102,7 @@ func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			reqs := requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, types.NamespacedName{})
 			var teams accessv1alpha1.TeamList
-			if err := c.List(ctx, &teams, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoles: o.GetName()}); err != nil {
+			if err := c.List(ctx, &teams, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoles: o.GetName()}, shared); err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "listing teams of a role", "role", o.GetName())
 			}
 			for i := range teams.Items {

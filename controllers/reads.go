@@ -13,10 +13,18 @@ import (
 // The reads a decision needs, from the cache. A missing object is an answer (nil), not an error:
 // the decision turns it into a condition (EV3).
 
+// shared reads an object or a list from the informer cache without copying it: what it returns
+// is the cache's own data and must never be written. The reads below feed decisions, which never
+// write their inputs (decide's tests check every table case with untouched), and the watch
+// handlers, which read names. Only the reconciled object itself is copied, since its status is
+// set. Copying every dependency was most of the manager's allocations: a user's reconcile copied
+// its Environment's whole ledger, and an Environment's copied all its users.
+const shared = client.UnsafeDisableDeepCopy
+
 // environmentOf gets the Environment an object names, or nil when it does not exist.
 func environmentOf(ctx context.Context, c client.Reader, namespace, name string) (*accessv1alpha1.Environment, error) {
 	var env accessv1alpha1.Environment
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &env); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &env, shared); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
@@ -34,7 +42,7 @@ func rolesNamed(ctx context.Context, c client.Reader, namespace string, names ..
 				continue
 			}
 			var role accessv1alpha1.SecurityRole
-			switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &role); {
+			switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &role, shared); {
 			case apierrors.IsNotFound(err):
 				out[name] = nil
 			case err != nil:
@@ -52,13 +60,13 @@ func rolesNamed(ctx context.Context, c client.Reader, namespace string, names ..
 func teamsOf(ctx context.Context, c client.Reader, u *accessv1alpha1.PlatformUser) ([]accessv1alpha1.Team, error) {
 	var out []accessv1alpha1.Team
 	var byMember accessv1alpha1.TeamList
-	if err := c.List(ctx, &byMember, client.InNamespace(u.Namespace), client.MatchingFields{indexMembers: u.Name}); err != nil {
+	if err := c.List(ctx, &byMember, client.InNamespace(u.Namespace), client.MatchingFields{indexMembers: u.Name}, shared); err != nil {
 		return nil, err
 	}
 	out = append(out, byMember.Items...)
 	for _, g := range u.Spec.SecurityGroups {
 		var byGroup accessv1alpha1.TeamList
-		if err := c.List(ctx, &byGroup, client.InNamespace(u.Namespace), client.MatchingFields{indexGroupKey: key(u.Spec.EnvironmentName, g)}); err != nil {
+		if err := c.List(ctx, &byGroup, client.InNamespace(u.Namespace), client.MatchingFields{indexGroupKey: key(u.Spec.EnvironmentName, g)}, shared); err != nil {
 			return nil, err
 		}
 		out = append(out, byGroup.Items...)

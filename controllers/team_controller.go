@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -86,21 +85,10 @@ func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) 
 		return decided{}, err
 	}
 	// A group team's member count alone waits for its members' burst to end (groupRecount).
-	if hold := r.recount.hold(client.ObjectKeyFromObject(team), time.Now()); hold > 0 && onlyCountChanged(prev, &team.Status) {
+	if hold := r.recount.hold(client.ObjectKeyFromObject(team), time.Now()); hold > 0 && decide.OnlyMemberCountChanged(prev, &team.Status) {
 		return decided{deferWrite: true, requeueAfter: hold}, nil
 	}
 	return decided{events: events, requeueAfter: after}, nil
-}
-
-// onlyCountChanged reports whether a team's new status differs from the previous one only by its
-// member count.
-func onlyCountChanged(prev, next *accessv1alpha1.TeamStatus) bool {
-	if prev.MemberCount == next.MemberCount || prev.ObservedGeneration != next.ObservedGeneration {
-		return false
-	}
-	p := prev.DeepCopy()
-	p.MemberCount = next.MemberCount
-	return equality.Semantic.DeepEqual(p, next)
 }
 
 // recountDebounce holds a group team's count-only status writes while users keep joining or
@@ -151,13 +139,13 @@ func (d *recountDebounce) hold(k client.ObjectKey, now time.Time) time.Duration 
 func (r *TeamReconciler) candidates(ctx context.Context, team *accessv1alpha1.Team) ([]accessv1alpha1.PlatformUser, error) {
 	if team.Spec.Type.IsGroupTeam() {
 		var users accessv1alpha1.PlatformUserList
-		err := r.List(ctx, &users, client.InNamespace(team.Namespace), client.MatchingFields{indexUserGroups: groupKeyOf(team)})
+		err := r.List(ctx, &users, client.InNamespace(team.Namespace), client.MatchingFields{indexUserGroups: groupKeyOf(team)}, shared)
 		return users.Items, err
 	}
 	var out []accessv1alpha1.PlatformUser
 	for _, name := range team.Spec.Members {
 		var u accessv1alpha1.PlatformUser
-		switch err := r.Get(ctx, client.ObjectKey{Namespace: team.Namespace, Name: name}, &u); {
+		switch err := r.Get(ctx, client.ObjectKey{Namespace: team.Namespace, Name: name}, &u, shared); {
 		case err == nil:
 			out = append(out, u)
 		case !apierrors.IsNotFound(err):

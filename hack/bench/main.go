@@ -48,6 +48,7 @@ func main() {
 	flag.IntVar(&cfg.Dataverse.RequestsPerMinute, "dataverse-requests-per-minute", 60000, "-dataverse: the manager's --dataverse-requests-per-minute (per environment); high by default so the client limiter is not the bottleneck.")
 	flag.StringVar(&cfg.Dataverse.Users, "dataverse-users", bench.UsersFromEntra, "-dataverse: where the people come from: \"entra\" (in the emulated Entra ID only; PlatformUsers have entraObjectId, the operator adds them with addUser and waits for the sync) or \"present\" (already in Dataverse, no entraObjectId: found by user name).")
 	flag.DurationVar(&cfg.Dataverse.EntraSyncDelay, "dataverse-entra-sync-delay", 5*time.Second, "-dataverse: the emulator's delay between addUser and the person's arrival in Dataverse.")
+	isolateControlPlane := flag.Bool("isolate-control-plane", true, "Give kube-apiserver and etcd half of the CPUs and the bench's clients and the manager the other half, in the converged run and the floor alike, as a cluster keeps an operator off its API server's cores; false shares every CPU, so the manager's own CPU slows the API server it is measured against.")
 	profile := flag.Bool("profile", true, "Profile the manager's CPU and blocking during convergence (if it has --pprof-bind-address); the profiles cost it a little.")
 	sweep := flag.Bool("sweep", false, "Run once per -sweep-concurrency and -sweep-limits value and print one table row per run. Unless the size flags are set, a smaller fleet: 5 environments x 100 users, 100 application users, 50 roles, 25 teams.")
 	sweepConcurrency := flag.String("sweep-concurrency", "1,2,4,8", "-sweep: --max-concurrent-reconciles values.")
@@ -55,6 +56,7 @@ func main() {
 	sweepCross := flag.Bool("sweep-cross", false, "-sweep: every combination (16 runs by default). Without it, each concurrency at -kube-api-qps/-kube-api-burst, then each limit at -max-concurrent-reconciles (7 runs by default).")
 	flag.Parse()
 	cfg.NoProfile = !*profile
+	cfg.SharedCPUs = !*isolateControlPlane
 	log.SetLogger(logr.Discard()) // the bench's own clients have nothing to say
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)

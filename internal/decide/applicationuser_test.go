@@ -129,7 +129,7 @@ func TestApplicationUser(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out := ApplicationUser(ApplicationUserInput{App: c.app, Environment: c.env, Roles: stdRoles(), Older: c.older})
+			out := untouched(t, ApplicationUserInput{App: c.app, Environment: c.env, Roles: stdRoles(), Older: c.older}, ApplicationUser)
 			if diff := cmp.Diff(c.want, out.Status, statusOpts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}

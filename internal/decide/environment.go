@@ -231,7 +231,7 @@ func seatsBelowUsage(seats []v1alpha1.SeatLedger) string {
 // enabled as the user's own decision will say (EN1, with the ledger just allocated), so the counts
 // never wait for the users' status writes. A user refused as a duplicate is disabled.
 func countUsers(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users []v1alpha1.PlatformUser, apps []v1alpha1.ApplicationUser) *v1alpha1.UserCounts {
-	next := &v1alpha1.Environment{ObjectMeta: env.ObjectMeta, Spec: env.Spec, Status: *st}
+	view := newEnablementView(&v1alpha1.Environment{ObjectMeta: env.ObjectMeta, Spec: env.Spec, Status: *st})
 	oldestUser := oldestBy(users, func(u *v1alpha1.PlatformUser) string { return UserKey(u) })
 	oldestApp := oldestBy(apps, func(a *v1alpha1.ApplicationUser) string { return ApplicationKey(a) })
 	c := &v1alpha1.UserCounts{}
@@ -255,7 +255,7 @@ func countUsers(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users
 		default:
 			c.ReadWrite++
 		}
-		count(oldestUser[UserKey(u)].Name == u.Name && enablement.Decide(EnablementInput(u, next)).Enabled)
+		count(oldestUser[UserKey(u)].Name == u.Name && enablement.Decide(view.input(u)).Enabled)
 	}
 	for i := range apps {
 		a := &apps[i]

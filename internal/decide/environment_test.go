@@ -108,7 +108,7 @@ func TestEnvironment(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out := Environment(EnvironmentInput{Environment: c.env, Users: c.users, Apps: c.apps, Now: now})
+			out := untouched(t, EnvironmentInput{Environment: c.env, Users: c.users, Apps: c.apps, Now: now}, Environment)
 			if diff := cmp.Diff(c.want, out.Status, statusOpts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}

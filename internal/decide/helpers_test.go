@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 	"testing"
@@ -419,4 +420,24 @@ func fixpoint[S any](t *testing.T, first S, again func(S) S) {
 	if diff := cmp.Diff(first, again(first)); diff != "" {
 		t.Errorf("deciding again from its own status changed it (-first +second):\n%s", diff)
 	}
+}
+
+// untouched runs decide and fails the test if it changed anything it was given: the controllers
+// hand decisions the objects of their informer cache without copying them
+// (client.UnsafeDisableDeepCopy), so a decision that wrote to its input would corrupt the cache.
+func untouched[In any, Out any](t *testing.T, in In, decide func(In) Out) Out {
+	t.Helper()
+	snapshot := func() string {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatalf("snapshotting the input: %v", err)
+		}
+		return string(b)
+	}
+	before := snapshot()
+	out := decide(in)
+	if diff := cmp.Diff(before, snapshot()); diff != "" {
+		t.Errorf("the decision changed its input (-before +after):\n%s", diff)
+	}
+	return out
 }

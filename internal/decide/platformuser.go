@@ -262,30 +262,79 @@ func userEvents(u *v1alpha1.PlatformUser, prev, st *v1alpha1.PlatformUserStatus)
 
 // EnablementInput gathers the enablement decision's inputs from the user and its environment's ledger.
 func EnablementInput(u *v1alpha1.PlatformUser, env *v1alpha1.Environment) enablement.Input {
-	in := enablement.Input{User: u.Name, UserName: u.Spec.UserName, Environment: env.Name, Spec: u.Spec, SecurityGroup: env.Spec.SecurityGroup}
+	return newEnablementView(env).input(u)
+}
+
+// enablementView is what an environment says about every user's enablement, indexed once: the
+// Environment's decision counts all its users' enablement (countUsers), and a linear search of
+// its ledgers per user made that quadratic in the environment's size.
+type enablementView struct {
+	env         *v1alpha1.Environment
+	offeredSKUs []string // nil when the environment does not count licenses
+	seatsOfSKU  map[string]int32
+	seats       map[string]ledgerPlaces
+	slot        *ledgerPlaces
+}
+
+// ledgerPlaces is a ledger's allocation.Ledger.Find answers by name, and its free capacity.
+type ledgerPlaces struct {
+	places map[string]allocation.Place
+	free   int
+}
+
+func placesOf(holders, waiting []v1alpha1.LedgerEntry, capacity int) ledgerPlaces {
+	lp := ledgerPlaces{places: make(map[string]allocation.Place, len(holders)+len(waiting)), free: capacity - len(holders)}
+	// Find's order: a holder before a waiter, and the first of two waiters with one name.
+	for i := len(waiting) - 1; i >= 0; i-- {
+		lp.places[waiting[i].Name] = allocation.Place{Position: i + 1, Waiting: len(waiting)}
+	}
+	for _, h := range holders {
+		lp.places[h.Name] = allocation.Place{Held: true, Waiting: len(waiting)}
+	}
+	return lp
+}
+
+func (lp ledgerPlaces) grant(name string) enablement.Grant {
+	p, ok := lp.places[name]
+	return enablement.Grant{Known: ok, Held: p.Held, Position: p.Position, Waiting: p.Waiting, Free: lp.free}
+}
+
+func newEnablementView(env *v1alpha1.Environment) *enablementView {
+	v := &enablementView{env: env}
 	if len(env.Spec.Licenses) > 0 {
-		in.OfferedSKUs = []string{}
+		v.offeredSKUs = make([]string, 0, len(env.Spec.Licenses))
+		v.seatsOfSKU = map[string]int32{}
 		for _, l := range env.Spec.Licenses {
-			in.OfferedSKUs = append(in.OfferedSKUs, l.SKU)
-			if l.SKU == u.Spec.License {
-				in.SeatsOfSKU = l.Seats
-			}
+			v.offeredSKUs = append(v.offeredSKUs, l.SKU)
+			v.seatsOfSKU[l.SKU] = l.Seats
 		}
+		v.seats = map[string]ledgerPlaces{}
 		for _, s := range env.Status.Seats {
-			if s.SKU == u.Spec.License {
-				in.Seat = grantOf(LedgerOf(s.Holders, s.Waiting), u.Name, int(s.Seats))
-			}
+			v.seats[s.SKU] = placesOf(s.Holders, s.Waiting, int(s.Seats))
 		}
 	}
 	if l := env.Status.NonInteractive; l != nil {
-		in.Slot = grantOf(LedgerOf(l.Holders, l.Waiting), u.Name, int(l.Limit-l.Unmanaged))
+		lp := placesOf(l.Holders, l.Waiting, int(l.Limit-l.Unmanaged))
+		v.slot = &lp
 	}
-	return in
+	return v
 }
 
-func grantOf(l allocation.Ledger, name string, capacity int) enablement.Grant {
-	p, ok := l.Find(name)
-	return enablement.Grant{Known: ok, Held: p.Held, Position: p.Position, Waiting: p.Waiting, Free: capacity - len(l.Holders)}
+// input is the enablement question for one of the environment's users.
+func (v *enablementView) input(u *v1alpha1.PlatformUser) enablement.Input {
+	env := v.env
+	in := enablement.Input{User: u.Name, UserName: u.Spec.UserName, Environment: env.Name, Spec: u.Spec, SecurityGroup: env.Spec.SecurityGroup}
+	if v.offeredSKUs != nil {
+		in.OfferedSKUs = v.offeredSKUs
+		in.SeatsOfSKU = v.seatsOfSKU[u.Spec.License]
+		if s, ok := v.seats[u.Spec.License]; ok {
+			in.Seat = s.grant(u.Name)
+		}
+	}
+	if v.slot != nil {
+		in.Slot = v.slot.grant(u.Name)
+	}
+	return in
 }
 
 func setAspect(conds Conditions, condType string, a enablement.Aspect) {

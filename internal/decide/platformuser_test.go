@@ -58,7 +58,7 @@ func runUserCases(t *testing.T, cases []userCase) {
 				roles = stdRoles()
 			}
 			in := PlatformUserInput{User: c.user, Environment: c.env, Roles: roles, Teams: c.teams, Older: c.older, Now: now}
-			got := PlatformUser(in).Status
+			got := untouched(t, in, PlatformUser).Status
 			if diff := cmp.Diff(c.want, got, statusOpts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}

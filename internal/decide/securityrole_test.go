@@ -80,7 +80,7 @@ func TestSecurityRole(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := SecurityRole(SecurityRoleInput{Role: c.role, Environment: c.env, Older: c.older})
+			got := untouched(t, SecurityRoleInput{Role: c.role, Environment: c.env, Older: c.older}, SecurityRole)
 			if diff := cmp.Diff(c.want, got, statusOpts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}

@@ -2,6 +2,9 @@ package decide
 
 import (
 	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 )
@@ -53,7 +56,26 @@ func teamVerdict(in TeamInput, st *v1alpha1.TeamStatus) Verdict {
 		return StalledBy(v1alpha1.ReasonTeamMemberNotFound,
 			fmt.Sprintf("member %s of team %s is not a PlatformUser of environment %s: create it, or remove it from spec.members (EV3)", missing, team.Name, env.Name))
 	}
-	return Ready(fmt.Sprintf("%s team with %d member(s) and %d role(s)", team.Spec.Type, members, len(team.Spec.SecurityRoles)))
+	return Ready(fmt.Sprintf("%s team with %s and %d role(s)", team.Spec.Type, memberPhrase(members), len(team.Spec.SecurityRoles)))
+}
+
+func memberPhrase(n int) string { return fmt.Sprintf("%d member(s)", n) }
+
+// OnlyMemberCountChanged reports whether next differs from prev only by the member count and the
+// Ready message that states it: a group team's count alone may wait for its group's burst of
+// joining users to end (the controller's recount debounce).
+func OnlyMemberCountChanged(prev, next *v1alpha1.TeamStatus) bool {
+	if prev.MemberCount == next.MemberCount || prev.ObservedGeneration != next.ObservedGeneration {
+		return false
+	}
+	p := prev.DeepCopy()
+	p.MemberCount = next.MemberCount
+	for i := range p.Conditions {
+		if c := &p.Conditions[i]; c.Type == v1alpha1.ConditionReady {
+			c.Message = strings.Replace(c.Message, memberPhrase(int(prev.MemberCount)), memberPhrase(int(next.MemberCount)), 1)
+		}
+	}
+	return equality.Semantic.DeepEqual(p, next)
 }
 
 // teamMembers counts the members and names the first listed member that does not resolve.

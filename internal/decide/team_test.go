@@ -73,7 +73,7 @@ func TestTeam(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := Team(TeamInput{Team: c.team, Environment: c.env, Roles: stdRoles(), Users: c.users})
+			got := untouched(t, TeamInput{Team: c.team, Environment: c.env, Roles: stdRoles(), Users: c.users}, Team)
 			if diff := cmp.Diff(c.want, got, statusOpts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
@@ -108,6 +108,49 @@ func TestTeamIncludes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := TeamIncludes(c.team, c.user); got != c.want {
 				t.Errorf("TeamIncludes = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestOnlyMemberCountChanged: a group team's new status may wait for its group's burst only when
+// nothing but the count (and the Ready message stating it) changed; any other news is written.
+func TestOnlyMemberCountChanged(t *testing.T) {
+	decideWith := func(tm *v1alpha1.Team, env *v1alpha1.Environment, us ...*v1alpha1.PlatformUser) v1alpha1.TeamStatus {
+		return Team(TeamInput{Team: tm, Environment: env, Roles: stdRoles(), Users: usersOf(us...)})
+	}
+	ada, bob := user("ada", groups("g-support")), user("bob", groups("g-support"))
+	prev := decideWith(team("support", groupTeam("g-support")), prod(), ada)
+	// Each next status is decided from the team as the controller reads it: with prev recorded.
+	support := func() *v1alpha1.Team {
+		tm := team("support", groupTeam("g-support"))
+		tm.Status = *prev.DeepCopy()
+		return tm
+	}
+	cases := []struct {
+		name string
+		next v1alpha1.TeamStatus
+		want bool
+	}{
+		{"a member joined: only the count and its Ready message changed", decideWith(support(), prod(), ada, bob), true},
+		{"nothing changed", prev, false},
+		{"the count changed and the team is no longer Ready (its role is gone)",
+			Team(TeamInput{Team: support(), Environment: prod(), Roles: Roles{}, Users: usersOf(ada, bob)}), false},
+		{"the count changed with a new generation", func() v1alpha1.TeamStatus {
+			tm := support()
+			tm.Generation = 2
+			return decideWith(tm, prod(), ada, bob)
+		}(), false},
+		{"the count changed and so did the business unit", func() v1alpha1.TeamStatus {
+			st := decideWith(support(), prod(), ada, bob)
+			st.BusinessUnit = "emea"
+			return st
+		}(), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := OnlyMemberCountChanged(&prev, &c.next); got != c.want {
+				t.Errorf("OnlyMemberCountChanged = %v, want %v\nprev %+v\nnext %+v", got, c.want, prev, c.next)
 			}
 		})
 	}

@@ -58,6 +58,9 @@ type Config struct {
 	// NoProfile leaves the manager's pprof endpoint off: no CPU or block profile, and none of
 	// their cost in the figures.
 	NoProfile bool
+	// SharedCPUs runs the control plane, the manager and the bench on the same CPUs; by default
+	// the control plane has half of them to itself (see isolate).
+	SharedCPUs bool
 	// Dataverse, when Enabled, gives every Environment a Dataverse target served by the emulator.
 	Dataverse DataverseConfig
 }
@@ -97,6 +100,12 @@ type Result struct {
 	Breakdown               Breakdown `json:"breakdown"`
 	// Dataverse is what the Dataverse target cost (bench -dataverse only).
 	Dataverse *DataverseResult `json:"dataverse,omitempty"`
+	// CPULayout says which CPUs the control plane and the clients ran on.
+	CPULayout string `json:"cpuLayout"`
+	// ConvergenceCPU and FloorCPU are the CPU each process used converging and in the
+	// unthrottled floor.
+	ConvergenceCPU CPUUse `json:"convergenceCPU"`
+	FloorCPU       CPUUse `json:"floorCPU"`
 }
 
 const namespace = "bench"
@@ -149,6 +158,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return res, err
 	}
 	defer cluster.Stop()
+	plane, err := controlPlanePids()
+	if err != nil {
+		return res, err
+	}
+	res.CPULayout = sharedLayout()
+	if !cfg.SharedCPUs {
+		var restore func()
+		if res.CPULayout, restore, err = isolate(plane); err != nil {
+			return res, err
+		}
+		defer restore()
+	}
+	say("CPU layout: %s", res.CPULayout)
 	// Runs before cluster.Stop: the bench's watches and scrapes end first, or kube-apiserver waits
 	// for its open watches a minute before it stops.
 	defer cancel()
@@ -208,6 +230,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return res, err
 	}
 	defer mgr.Stop()
+	clock := cpuClock{pids: map[string]int{"kube-apiserver": plane["kube-apiserver"], "etcd": plane["etcd"], "manager": mgr.PID(), "bench": os.Getpid()}}
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", mgr.MetricsPort)
 	samples := startSampler(ctx, metricsURL, cfg.SampleInterval)
 
@@ -238,7 +261,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	}
 	say("creating %d objects (%d environments x %d users, %d application users, %d roles, %d teams)",
 		len(objs), cfg.Environments, cfg.UsersPerEnvironment, cfg.ApplicationUsers, cfg.Roles, cfg.Teams)
-	start := time.Now()
+	start, cpuBefore := time.Now(), clock.sample()
 	samples.record(start)
 	if err := createAll(ctx, c, objs); err != nil {
 		return res, err
@@ -251,6 +274,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	}
 	// From the first create to the watch event after which every object was settled.
 	res.ConvergenceSeconds = settledAt.Sub(start).Seconds()
+	res.ConvergenceCPU = clock.since(cpuBefore, time.Since(start).Seconds())
 	res.Stalled = Expected{LimitReached: stalled[accessv1alpha1.ReasonNonInteractiveLimitReached], SeatsExhausted: stalled[accessv1alpha1.ReasonSeatsExhausted]}
 	if res.Stalled != expected || len(stalled) > 2 {
 		return res, fmt.Errorf("unexpected Stalled objects after convergence: got %v, want %+v", stalled, expected)
@@ -376,8 +400,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 			limits = fmt.Sprintf("at %g QPS, burst %d", f.qps, cfg.Burst)
 		}
 		say("measuring the floor %s: the same creates, one status write per object by a bare client", limits)
+		floorStart, floorBefore := time.Now(), clock.sample()
 		if *f.into, err = measureFloor(ctx, cluster.Admin, c, f.ns, cfg.Size, final, f.qps, cfg.Burst); err != nil {
 			return res, err
+		}
+		if f.qps <= 0 {
+			res.FloorCPU = clock.since(floorBefore, time.Since(floorStart).Seconds())
 		}
 		if err := clearFloor(ctx, c, f.ns); err != nil {
 			return res, err
@@ -396,6 +424,9 @@ func Print(out io.Writer, r Result) {
 	fmt.Fprintf(out, "floor at the manager's limits:   %.1f s (%g QPS, burst %d; manager stopped: the same creates, then %d status writes, one per object; creates done at %.1f s)\n", r.FloorSeconds, r.QPS, r.Burst, r.Floor.StatusWrites, r.Floor.CreatesSeconds)
 	fmt.Fprintf(out, "floor unthrottled:               %.1f s (%d status writes; creates done at %.1f s)\n", r.UnthrottledFloorSeconds, r.UnthrottledFloor.StatusWrites, r.UnthrottledFloor.CreatesSeconds)
 	fmt.Fprintf(out, "convergence / floor:             %.2f (unthrottled floor: %.2f)\n", r.ConvergenceToFloor, r.ConvergenceToUnthrottledFloor)
+	fmt.Fprintf(out, "CPU layout:                      %s\n", r.CPULayout)
+	fmt.Fprintf(out, "CPU converging:                  %s\n", r.ConvergenceCPU)
+	fmt.Fprintf(out, "CPU in the unthrottled floor:    %s\n", r.FloorCPU)
 	fmt.Fprintf(out, "manager writes per object:       %.2f (%d writes; the minimum is 1, one status write per object)\n", r.WritesPerObject, r.ManagerWrites)
 	fmt.Fprintf(out, "API requests per object:         %.2f (%.2f reads, %.2f writes)\n", r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject)
 	fmt.Fprintf(out, "writes while idle:               %d in %.0f s\n", r.IdleWrites, r.IdleSeconds)

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -32,6 +35,8 @@ func TestSmallRun(t *testing.T) {
 		Idle:    10 * time.Second,
 		Timeout: 5 * time.Minute,
 		WorkDir: filepath.Join(t.TempDir(), "bench"),
+		// The control plane isolated from the clients wherever there are two CPUs to split.
+		SharedCPUs: runtime.NumCPU() < 2,
 	}
 	var log bytes.Buffer
 	res, err := Run(context.Background(), cfg, &log)
@@ -66,7 +71,62 @@ func TestSmallRun(t *testing.T) {
 	if want := 3 * ((40 - 9 - 4) / 10); res.Stalled.SeatsExhausted != want {
 		t.Errorf("SeatsExhausted = %d, want %d", res.Stalled.SeatsExhausted, want)
 	}
+	for _, p := range []string{"kube-apiserver", "etcd", "manager", "bench"} {
+		if res.ConvergenceCPU.ByProcess[p] <= 0 {
+			t.Errorf("no CPU time for %s while converging: %v", p, res.ConvergenceCPU)
+		}
+	}
+	if res.FloorCPU.ByProcess["kube-apiserver"] <= 0 || res.FloorCPU.ByProcess["manager"] != 0 {
+		t.Errorf("the floor's CPU should be the control plane's and the bench's, with the manager stopped: %v", res.FloorCPU)
+	}
+	if !cfg.SharedCPUs && !strings.HasPrefix(res.CPULayout, "isolated: ") {
+		t.Errorf("CPU layout %q, want the control plane isolated", res.CPULayout)
+	}
 	if pu := res.Breakdown.PerKind["PlatformUser"]; pu == nil || pu.Reconciles == 0 || pu.Objects != 3*40 {
 		t.Errorf("the breakdown has no PlatformUser reconciles for %d users: %+v", 3*40, pu)
+	}
+}
+
+// TestIsolate: the control plane and the clients end up on disjoint CPUs, and the bench gets back
+// every CPU it had once the run is over. A child stands in for the control plane.
+func TestIsolate(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		t.Fatal(err)
+	}
+	layout, restore, err := isolate(map[string]int{"kube-apiserver": child.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plane, clients unix.CPUSet
+	if err := unix.SchedGetaffinity(child.Process.Pid, &plane); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SchedGetaffinity(0, &clients); err != nil {
+		t.Fatal(err)
+	}
+	if plane.Count() == 0 || clients.Count() == 0 || plane.Count()+clients.Count() != before.Count() {
+		t.Errorf("control plane on %d CPU(s), clients on %d, of %d", plane.Count(), clients.Count(), before.Count())
+	}
+	for i := 0; i < len(plane)*64; i++ {
+		if plane.IsSet(i) && clients.IsSet(i) {
+			t.Errorf("CPU %d is both the control plane's and the clients' (%s)", i, layout)
+		}
+	}
+	restore()
+	var after unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("after restore the bench may use %d CPU(s), want the %d it had", after.Count(), before.Count())
 	}
 }
