@@ -21,13 +21,15 @@ import (
 // decide.ApplicationUser decides (AM7, EN5, EN6).
 type ApplicationUserReconciler struct {
 	client.Client
+	// own keeps the reconciler's status writes until its cache has them (ownWrites).
+	own      ownWrites
 	Recorder events.EventRecorder
 	sync     *syncStep
 }
 
 func (r *ApplicationUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.ApplicationUser, *accessv1alpha1.ApplicationUser]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide,
+		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
 		status: func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
 		onDelete: func(ctx context.Context, a *accessv1alpha1.ApplicationUser) (ctrl.Result, error) {
 			return r.sync.deleteInDataverse(ctx, r.Client, a, a.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
@@ -71,8 +73,8 @@ func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alp
 func (r *ApplicationUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		// Unfiltered: see ownStatusRevisits.
-		For(&accessv1alpha1.ApplicationUser{}).
+		// Its own status writes come back only when a reconcile waits for them (ownWrites).
+		For(&accessv1alpha1.ApplicationUser{}, builder.WithPredicates(r.own.predicate())).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.ApplicationUserList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.ApplicationUserList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})

@@ -146,13 +146,21 @@ func keepDataverseFinalizer(ctx context.Context, c client.Client, env *accessv1a
 	if want == controllerutil.ContainsFinalizer(obj, DataverseFinalizer) {
 		return nil
 	}
-	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	// Patched on a copy: the answer carries the server's status, and obj holds the decided one
+	// the scaffold writes next. obj takes the new finalizers and resourceVersion.
+	cp := obj.DeepCopyObject().(client.Object)
+	patch := client.MergeFrom(cp.DeepCopyObject().(client.Object))
 	if want {
-		controllerutil.AddFinalizer(obj, DataverseFinalizer)
+		controllerutil.AddFinalizer(cp, DataverseFinalizer)
 	} else {
-		controllerutil.RemoveFinalizer(obj, DataverseFinalizer)
+		controllerutil.RemoveFinalizer(cp, DataverseFinalizer)
 	}
-	return c.Patch(ctx, obj, patch)
+	if err := c.Patch(ctx, cp, patch); err != nil {
+		return err
+	}
+	obj.SetFinalizers(cp.GetFinalizers())
+	obj.SetResourceVersion(cp.GetResourceVersion())
+	return nil
 }
 
 // deleteInDataverse removes a deleted object's record when its environment says Delete, then

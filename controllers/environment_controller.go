@@ -33,6 +33,8 @@ const EnvironmentFinalizer = "access.accessplane.io/environment-dependents"
 // built-in roles, and holds deletion until nothing references it.
 type EnvironmentReconciler struct {
 	client.Client
+	// own keeps the reconciler's status writes until its cache has them (ownWrites).
+	own      ownWrites
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
 	Now  func() time.Time
@@ -45,7 +47,7 @@ func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 func (r *EnvironmentReconciler) scaffold() scaffold[accessv1alpha1.Environment, *accessv1alpha1.Environment] {
 	return scaffold[accessv1alpha1.Environment, *accessv1alpha1.Environment]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide, onDelete: r.reconcileDelete,
+		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own, onDelete: r.reconcileDelete,
 		onGone: func(key client.ObjectKey) { forgetEnvironment(key.Namespace, key.Name) },
 		status: func(e *accessv1alpha1.Environment) any { return e.Status },
 		// A ledger computed from a stale read is refused by the API server and recomputed, so two
@@ -171,8 +173,8 @@ func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 	teamEnv := func(o client.Object) string { return o.(*accessv1alpha1.Team).Spec.EnvironmentName }
 	roleEnv := func(o client.Object) string { return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName }
 	return ctrl.NewControllerManagedBy(mgr).
-		// Unfiltered: see ownStatusRevisits.
-		For(&accessv1alpha1.Environment{}).
+		// Its own status writes come back only when a reconcile waits for them (ownWrites).
+		For(&accessv1alpha1.Environment{}, builder.WithPredicates(r.own.predicate())).
 		Owns(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&accessv1alpha1.PlatformUser{}, toEnvironment(userEnv), builder.WithPredicates(userAllocationChanged())).
 		Watches(&accessv1alpha1.ApplicationUser{}, toEnvironment(appEnv), builder.WithPredicates(appUserCountChanged())).

@@ -25,6 +25,8 @@ import (
 // allocates itself (EV1).
 type PlatformUserReconciler struct {
 	client.Client
+	// own keeps the reconciler's status writes until its cache has them (ownWrites).
+	own      ownWrites
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
 	Now  func() time.Time
@@ -33,7 +35,7 @@ type PlatformUserReconciler struct {
 
 func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.PlatformUser, *accessv1alpha1.PlatformUser]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide,
+		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
 		status: func(u *accessv1alpha1.PlatformUser) any { return u.Status },
 	}.reconcile(ctx, req)
 }
@@ -94,8 +96,8 @@ func now(clock func() time.Time) time.Time {
 func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		// Unfiltered: see ownStatusRevisits.
-		For(&accessv1alpha1.PlatformUser{}).
+		// Its own status writes come back only when a reconcile waits for them (ownWrites).
+		For(&accessv1alpha1.PlatformUser{}, builder.WithPredicates(r.own.predicate())).
 		Watches(&accessv1alpha1.Environment{}, environmentToUsers(c)).
 		// A role reaches its direct holders and, through the teams that hold it, their members:
 		// a team role that did not resolve before is in no user's index yet.

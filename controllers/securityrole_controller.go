@@ -21,13 +21,15 @@ import (
 // and writes what decide.SecurityRole decides (SR2, SR4, SR8, SR9, EV3).
 type SecurityRoleReconciler struct {
 	client.Client
+	// own keeps the reconciler's status writes until its cache has them (ownWrites).
+	own      ownWrites
 	Recorder events.EventRecorder
 	sync     *syncStep
 }
 
 func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.SecurityRole, *accessv1alpha1.SecurityRole]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide,
+		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
 		status: func(role *accessv1alpha1.SecurityRole) any { return role.Status },
 		onDelete: func(ctx context.Context, role *accessv1alpha1.SecurityRole) (ctrl.Result, error) {
 			return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
@@ -73,8 +75,8 @@ func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha
 func (r *SecurityRoleReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		// Unfiltered: see ownStatusRevisits.
-		For(&accessv1alpha1.SecurityRole{}).
+		// Its own status writes come back only when a reconcile waits for them (ownWrites).
+		For(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(r.own.predicate())).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.SecurityRoleList{} }, nil)).
 		// A role that gives up a contested name lets the next one take it (SR9).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {

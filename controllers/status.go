@@ -42,6 +42,8 @@ type scaffold[T any, P interface {
 	onGone func(key client.ObjectKey)
 	// optimisticLock refuses a status computed from a stale read (the Environment's ledger, EV1).
 	optimisticLock bool
+	// own records the reconciler's status writes until the cache has them (ownWrites).
+	own *ownWrites
 }
 
 func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -51,6 +53,21 @@ func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			s.onGone(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if s.own != nil {
+		switch check, wait := s.own.check(req.NamespacedName, obj.GetResourceVersion()); check {
+		case ownWriteAhead:
+			// The cache may not have caught up with this reconciler's last status write: deciding
+			// now could judge "unchanged" against a status the server no longer holds and skip a
+			// needed write. That write's watch event reconciles the object again, or the requeue
+			// once the grace has passed.
+			return ctrl.Result{RequeueAfter: wait}, nil
+		case ownWriteArrived:
+			// The write reached the cache after obj was read from it: read again.
+			if err := s.client.Get(ctx, req.NamespacedName, obj); err != nil {
+				return ctrl.Result{}, client.IgnoreNotFound(err)
+			}
+		}
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
 		if s.onDelete == nil {
@@ -66,8 +83,12 @@ func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if out.deferWrite {
 		return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
 	}
-	if err := s.writeStatus(ctx, before, obj); err != nil {
+	wrote, err := s.writeStatus(ctx, before, obj)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if wrote && s.own != nil && !s.cached(ctx, req.NamespacedName, obj.GetResourceVersion()) {
+		s.own.wrote(req.NamespacedName, before.GetResourceVersion(), obj.GetResourceVersion())
 	}
 	if s.recorder != nil {
 		for _, e := range out.events {
@@ -77,24 +98,29 @@ func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
 }
 
-// writeStatus patches obj's status when it differs from before, and only then.
-//
-// ownStatusRevisits: before is read from the cache, which can lag the reconciler's own last
-// write, so "unchanged" may be judged against a stale status and a needed write skipped. Every
-// reconciler therefore watches its own kind unfiltered: once the cache catches up with a status
-// write, the object is reconciled again against what the server holds, and that reconcile writes
-// nothing unless the status really differs.
-func (s scaffold[T, P]) writeStatus(ctx context.Context, before, obj P) error {
+// cached reports whether the cache already holds the object at resourceVersion: then the write's
+// watch event has come (or is being handed out) and there is nothing to wait for.
+func (s scaffold[T, P]) cached(ctx context.Context, key client.ObjectKey, resourceVersion string) bool {
+	obj := P(new(T))
+	return s.client.Get(ctx, key, obj, shared) == nil && obj.GetResourceVersion() == resourceVersion
+}
+
+// writeStatus patches obj's status when it differs from before, and only then; wrote says whether
+// it did (obj then holds the server's answer, with its new resourceVersion).
+func (s scaffold[T, P]) writeStatus(ctx context.Context, before, obj P) (wrote bool, err error) {
 	if equality.Semantic.DeepEqual(s.status(before), s.status(obj)) {
-		return nil
+		return false, nil
 	}
 	var opts []client.MergeFromOption
 	if s.optimisticLock {
 		opts = append(opts, client.MergeFromWithOptimisticLock{})
 	}
-	err := s.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...))
-	if apierrors.IsConflict(err) {
-		return fmt.Errorf("%s changed while its status was decided; deciding again: %w", obj.GetName(), err)
+	err = s.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...))
+	switch {
+	case apierrors.IsConflict(err):
+		return false, fmt.Errorf("%s changed while its status was decided; deciding again: %w", obj.GetName(), err)
+	case apierrors.IsNotFound(err):
+		return false, nil
 	}
-	return client.IgnoreNotFound(err)
+	return err == nil, err
 }

@@ -26,6 +26,8 @@ import (
 // decides (SR5, TM1, EV3).
 type TeamReconciler struct {
 	client.Client
+	// own keeps the reconciler's status writes until its cache has them (ownWrites).
+	own      ownWrites
 	Recorder events.EventRecorder
 	sync     *syncStep
 	recount  recountDebounce
@@ -33,7 +35,7 @@ type TeamReconciler struct {
 
 func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.Team, *accessv1alpha1.Team]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide,
+		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
 		status: func(t *accessv1alpha1.Team) any { return t.Status },
 		onDelete: func(ctx context.Context, team *accessv1alpha1.Team) (ctrl.Result, error) {
 			return r.sync.deleteInDataverse(ctx, r.Client, team, team.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
@@ -183,8 +185,8 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		},
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		// Unfiltered: see ownStatusRevisits.
-		For(&accessv1alpha1.Team{}).
+		// Its own status writes come back only when a reconcile waits for them (ownWrites).
+		For(&accessv1alpha1.Team{}, builder.WithPredicates(r.own.predicate())).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.TeamList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.TeamList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})
