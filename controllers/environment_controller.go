@@ -174,7 +174,7 @@ func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 	roleEnv := func(o client.Object) string { return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName }
 	return ctrl.NewControllerManagedBy(mgr).
 		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.Environment{}, builder.WithPredicates(r.own.predicate())).
+		For(&accessv1alpha1.Environment{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.Environment).Status }))).
 		Owns(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&accessv1alpha1.PlatformUser{}, toEnvironment(userEnv), builder.WithPredicates(userAllocationChanged())).
 		Watches(&accessv1alpha1.ApplicationUser{}, toEnvironment(appEnv), builder.WithPredicates(appUserCountChanged())).

@@ -27,11 +27,7 @@ func (r *EnvironmentReconciler) reconcileDelete(ctx context.Context, env *access
 		before := env.DeepCopy()
 		env.Status = decide.EnvironmentDeletion(env, waiting)
 		// Dependents' deletions re-trigger this reconcile; the requeue is a safety net only.
-		wrote, err := r.scaffold().writeStatus(ctx, before, env)
-		if wrote {
-			r.own.wrote(client.ObjectKeyFromObject(env), before.GetResourceVersion(), env.GetResourceVersion())
-		}
-		return ctrl.Result{RequeueAfter: time.Minute}, err
+		return ctrl.Result{RequeueAfter: time.Minute}, r.scaffold().writeStatus(ctx, before, env)
 	}
 	for i := range builtIns {
 		if err := r.Delete(ctx, &builtIns[i]); client.IgnoreNotFound(err) != nil {

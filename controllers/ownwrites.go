@@ -1,16 +1,20 @@
 package controllers
 
 import (
+	"bytes"
+	"encoding/json"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
 
-// ownWrites remembers, per object, the resourceVersion of the last status a reconciler wrote
-// until its informer cache has it. It serves two ends:
+// ownWrites remembers a reconciler's last status write per object until its informer cache has
+// it. It serves two ends:
 //
 //   - The watch event of that write tells the reconciler nothing it does not know, so its
 //     predicate drops it: an object is reconciled once per reason, not once more per status write
@@ -20,28 +24,36 @@ import (
 //     write's watch event, which the predicate then lets through, or reads again once the event
 //     has arrived.
 //
-// Only equality of resourceVersions is used; they are opaque and never ordered.
+// The write's event is known by the resourceVersion the write answered, or, when the event comes
+// before that answer, by carrying exactly the written status in an update that changed nothing
+// else. resourceVersions are compared for equality only; they are opaque and never ordered.
 type ownWrites struct {
 	mu      sync.Mutex
 	pending map[types.NamespacedName]*ownWrite
+	// statusOf returns an object's status (set by predicate).
+	statusOf func(client.Object) any
 	// now is the clock; tests may fix it.
 	now func() time.Time
 }
 
 type ownWrite struct {
+	// status is the written status as JSON.
+	status []byte
+	// resourceVersion is the write's answer; empty while the write is in flight.
 	resourceVersion string
 	at              time.Time
-	// arrived: the write's watch event has been seen, so the cache holds the write or newer.
-	arrived bool
+	// seen is the resourceVersion of the write's watch event once it came: the cache holds the
+	// write (or newer) from then on.
+	seen string
 	// wanted: a reconcile waits for the write's event; it must pass the predicate.
 	wanted bool
 }
 
 // ownWriteGrace bounds how long a reconcile waits for the cache to catch up with a write whose
-// watch event it has not seen: the event normally comes within milliseconds, but it may have come
-// before the write was recorded, a write that changed nothing has none, and a watch restarted
-// with a fresh list may skip it. After the grace the record is forgotten, so the write's event,
-// if it still comes, passes and reconciles again: the grace costs time, never a missed write.
+// watch event it has not seen: the event normally comes within milliseconds, but a watch
+// restarted with a fresh list may skip it. After the grace the record is forgotten, so the
+// write's event, if it still comes, passes and reconciles again: the grace costs time, never a
+// missed write.
 const ownWriteGrace = 2 * time.Second
 
 // ownWriteCheck is what a reconcile should do with the object it read.
@@ -64,21 +76,45 @@ func (w *ownWrites) clock() time.Time {
 	return time.Now()
 }
 
-// wrote records a status write: the object was read at readVersion and the write answered
-// writtenVersion. A write that left the version as read changed nothing the cache lacks.
-func (w *ownWrites) wrote(key types.NamespacedName, readVersion, writtenVersion string) {
-	if writtenVersion == readVersion {
-		return
-	}
+// writing records a status write about to be sent; wrote or failed follows it.
+func (w *ownWrites) writing(key types.NamespacedName, status any) {
+	data, err := json.Marshal(status)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err != nil {
+		delete(w.pending, key) // unknown content: no event will be taken for the write's
+		return
+	}
 	if w.pending == nil {
 		w.pending = map[types.NamespacedName]*ownWrite{}
 	}
-	if p, ok := w.pending[key]; ok && p.resourceVersion == writtenVersion {
-		return // a write that changed nothing answers the version of the one before
+	w.pending[key] = &ownWrite{status: data, at: w.clock()}
+}
+
+// wrote records the write's answer: the object was read at readVersion and the write answered
+// writtenVersion. A write that left the version as read changed nothing and has no event.
+func (w *ownWrites) wrote(key types.NamespacedName, readVersion, writtenVersion string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p, ok := w.pending[key]
+	switch {
+	case !ok:
+	case writtenVersion == readVersion:
+		delete(w.pending, key)
+	case p.seen == "":
+		p.resourceVersion = writtenVersion
+	case p.seen != writtenVersion:
+		// The event taken for this write was not its own (an identical status written by
+		// someone else): the cache is not known to hold this write.
+		p.seen, p.resourceVersion = "", writtenVersion
 	}
-	w.pending[key] = &ownWrite{resourceVersion: writtenVersion, at: w.clock()}
+}
+
+// failed forgets a write that was not made.
+func (w *ownWrites) failed(key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.pending, key)
 }
 
 // check compares the resourceVersion of the object a reconcile read with the last write; for
@@ -90,16 +126,19 @@ func (w *ownWrites) check(key types.NamespacedName, resourceVersion string) (own
 	switch {
 	case !ok:
 		return ownWriteNone, 0
+	case p.seen != "":
+		delete(w.pending, key)
+		if p.seen == resourceVersion {
+			return ownWriteNone, 0
+		}
+		// Read before the event came, or after someone wrote since: a fresh read is at least
+		// as new as the write either way.
+		return ownWriteArrived, 0
 	case p.resourceVersion == resourceVersion:
-		// The cache holds the write: nothing to wait for. Should its event come after this, it
-		// passes and reconciles once more, which writes nothing.
+		// The cache holds the write before its event was handed out: nothing to wait for, and
+		// the event, when it comes, passes and reconciles once more, writing nothing.
 		delete(w.pending, key)
 		return ownWriteNone, 0
-	case p.arrived:
-		// The read is older than the write, or newer than it (someone wrote since); a fresh read
-		// is at least as new as the write either way.
-		delete(w.pending, key)
-		return ownWriteArrived, 0
 	}
 	age := w.clock().Sub(p.at)
 	if age >= ownWriteGrace {
@@ -111,22 +150,23 @@ func (w *ownWrites) check(key types.NamespacedName, resourceVersion string) (own
 }
 
 // predicate drops the watch event of the reconciler's own last status write unless a reconcile
-// waits for it; every other event passes.
-func (w *ownWrites) predicate() predicate.Predicate {
+// waits for it; every other event passes. statusOf returns an object's status.
+func (w *ownWrites) predicate(statusOf func(client.Object) any) predicate.Predicate {
+	w.statusOf = statusOf
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			key := types.NamespacedName{Namespace: e.ObjectNew.GetNamespace(), Name: e.ObjectNew.GetName()}
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			p, ok := w.pending[key]
-			if !ok || p.resourceVersion != e.ObjectNew.GetResourceVersion() {
+			if !ok || p.seen != "" || !w.isWrite(p, e.ObjectOld, e.ObjectNew) {
 				return true
 			}
 			if p.wanted {
 				delete(w.pending, key)
 				return true
 			}
-			p.arrived = true
+			p.seen = e.ObjectNew.GetResourceVersion()
 			return false
 		},
 		DeleteFunc: func(e event.DeleteEvent) bool {
@@ -136,4 +176,28 @@ func (w *ownWrites) predicate() predicate.Predicate {
 			return true
 		},
 	}
+}
+
+// isWrite reports whether an update is the event of write p: it carries the version the write
+// answered or, while the answer is not known, the written status with nothing else changed.
+func (w *ownWrites) isWrite(p *ownWrite, old, cur client.Object) bool {
+	if p.resourceVersion != "" {
+		return p.resourceVersion == cur.GetResourceVersion()
+	}
+	if w.statusOf == nil || !onlyStatusChanged(old, cur) {
+		return false
+	}
+	data, err := json.Marshal(w.statusOf(cur))
+	return err == nil && bytes.Equal(data, p.status)
+}
+
+// onlyStatusChanged reports whether an update left everything but the status (and the
+// bookkeeping every write changes) as it was.
+func onlyStatusChanged(old, cur client.Object) bool {
+	return old.GetGeneration() == cur.GetGeneration() &&
+		deletionEqual(old, cur) &&
+		equality.Semantic.DeepEqual(old.GetFinalizers(), cur.GetFinalizers()) &&
+		equality.Semantic.DeepEqual(old.GetLabels(), cur.GetLabels()) &&
+		equality.Semantic.DeepEqual(old.GetAnnotations(), cur.GetAnnotations()) &&
+		equality.Semantic.DeepEqual(old.GetOwnerReferences(), cur.GetOwnerReferences())
 }

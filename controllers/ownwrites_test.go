@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
@@ -16,17 +17,34 @@ import (
 // waits for it, and that no reconcile decides from a cache behind the write.
 func TestOwnWrites(t *testing.T) {
 	key := types.NamespacedName{Namespace: "team-a", Name: "ada"}
-	user := func(rv string) *accessv1alpha1.PlatformUser {
-		return &accessv1alpha1.PlatformUser{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, ResourceVersion: rv}}
+	// A user at a version, with a status that names what was written ("" for the one before).
+	user := func(rv, status string) *accessv1alpha1.PlatformUser {
+		return &accessv1alpha1.PlatformUser{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, ResourceVersion: rv, Generation: 1},
+			Status: accessv1alpha1.PlatformUserStatus{FullName: status}}
 	}
 	type step struct {
-		do        string // "wrote" (read at "read", answered rv), "event", "check", "delete" or "wait"
+		// "writing" (status), "wrote" (read at "read", answered rv), "failed", "event" (rv,
+		// status; "spec" also changes the generation), "check", "delete" or "wait"
+		do        string
 		rv        string
-		read      string        // wrote: the version the reconcile read
+		read      string
+		status    string
+		spec      bool
 		wantPass  bool          // event, delete: the predicate lets it through
 		wantCheck ownWriteCheck // check
 		wantWait  time.Duration // check, ownWriteAhead: when to look again
 		wait      time.Duration // wait: how long passes
+	}
+	// write is a write of status "S" read at version 7 that answered rv.
+	write := func(rv string) []step {
+		return []step{{do: "writing", status: "S"}, {do: "wrote", read: "7", rv: rv}}
+	}
+	join := func(parts ...[]step) []step {
+		var out []step
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
 	}
 	cases := []struct {
 		name  string
@@ -36,89 +54,103 @@ func TestOwnWrites(t *testing.T) {
 			{do: "event", rv: "7", wantPass: true},
 			{do: "check", rv: "7", wantCheck: ownWriteNone},
 		}},
-		{"the write's own event is dropped; a later read holds the write", []step{
-			{do: "wrote", rv: "8"},
-			{do: "event", rv: "8", wantPass: false},
+		{"the write's own event is dropped; a later read holds the write", join(write("8"), []step{
+			{do: "event", rv: "8", status: "S", wantPass: false},
 			{do: "check", rv: "8", wantCheck: ownWriteNone},
 			// Forgotten once read: a later event of the same version (a resync) passes.
-			{do: "event", rv: "8", wantPass: true},
-		}},
-		{"a read holding the write before its event came forgets it: the event passes", []step{
-			{do: "wrote", rv: "8"},
+			{do: "event", rv: "8", status: "S", wantPass: true},
+		})},
+		{"the write's event coming before its answer is known by its status, and dropped", []step{
+			{do: "writing", status: "S"},
+			{do: "event", rv: "8", status: "S", wantPass: false},
+			{do: "wrote", read: "7", rv: "8"},
 			{do: "check", rv: "8", wantCheck: ownWriteNone},
-			{do: "event", rv: "8", wantPass: true},
-			{do: "check", rv: "9", wantCheck: ownWriteNone},
 		}},
-		{"a reconcile reading a cache behind the write waits for its event, which then passes", []step{
-			{do: "wrote", rv: "8"},
+		{"an update before the answer that changed more than the status is not the write's", []step{
+			{do: "writing", status: "S"},
+			{do: "event", rv: "8", status: "S", spec: true, wantPass: true},
+			{do: "wrote", read: "7", rv: "9"},
+			{do: "event", rv: "9", status: "S", wantPass: false},
+		}},
+		{"an update before the answer with another status is not the write's", []step{
+			{do: "writing", status: "S"},
+			{do: "event", rv: "8", status: "other", wantPass: true},
+			{do: "wrote", read: "7", rv: "9"},
+			{do: "event", rv: "9", status: "S", wantPass: false},
+		}},
+		{"a reconcile reading a cache behind the write waits for its event, which then passes", join(write("8"), []step{
 			{do: "check", rv: "7", wantCheck: ownWriteAhead, wantWait: ownWriteGrace},
-			{do: "event", rv: "8", wantPass: true},
+			{do: "event", rv: "8", status: "S", wantPass: true},
 			{do: "check", rv: "8", wantCheck: ownWriteNone},
-		}},
-		{"a read taken before the dropped event arrived reads again", []step{
-			{do: "wrote", rv: "8"},
-			{do: "event", rv: "8", wantPass: false},
+		})},
+		{"a read taken before the dropped event arrived reads again", join(write("8"), []step{
+			{do: "event", rv: "8", status: "S", wantPass: false},
 			{do: "check", rv: "7", wantCheck: ownWriteArrived},
 			{do: "check", rv: "8", wantCheck: ownWriteNone},
-		}},
-		{"someone else's write passes, before and after the own one", []step{
-			{do: "wrote", rv: "8"},
-			{do: "event", rv: "6", wantPass: true},
-			{do: "event", rv: "8", wantPass: false},
-			{do: "event", rv: "9", wantPass: true},
-		}},
-		{"a newer write replaces the pending one", []step{
-			{do: "wrote", rv: "8"},
-			{do: "wrote", rv: "9"},
-			{do: "event", rv: "8", wantPass: true},
-			{do: "event", rv: "9", wantPass: false},
-		}},
-		{"a reconcile behind the write waits at most the grace: its event may have come before the write was recorded", []step{
-			{do: "wrote", read: "7", rv: "8"},
+		})},
+		{"someone else's write passes, before and after the own one", join(write("8"), []step{
+			{do: "event", rv: "6", status: "other", wantPass: true},
+			{do: "event", rv: "8", status: "S", wantPass: false},
+			{do: "event", rv: "9", status: "other", wantPass: true},
+		})},
+		{"a read holding the write before its event came forgets it: the event passes", join(write("8"), []step{
+			{do: "check", rv: "8", wantCheck: ownWriteNone},
+			{do: "event", rv: "8", status: "S", wantPass: true},
+			{do: "check", rv: "9", wantCheck: ownWriteNone},
+		})},
+		{"a newer write replaces the pending one", join(write("8"), write("9"), []step{
+			{do: "event", rv: "8", status: "S", wantPass: true},
+			{do: "event", rv: "9", status: "S", wantPass: false},
+		})},
+		{"a reconcile behind the write waits at most the grace, should its event never come", join(write("8"), []step{
 			{do: "wait", wait: 500 * time.Millisecond},
 			{do: "check", rv: "9", wantCheck: ownWriteAhead, wantWait: ownWriteGrace - 500*time.Millisecond},
 			{do: "wait", wait: ownWriteGrace},
 			{do: "check", rv: "9", wantCheck: ownWriteNone},
 			// Forgotten: its event, should it still come, passes and reconciles again.
-			{do: "event", rv: "8", wantPass: true},
-		}},
+			{do: "event", rv: "8", status: "S", wantPass: true},
+		})},
 		{"a write that changed nothing leaves nothing to wait for", []step{
+			{do: "writing", status: "S"},
 			{do: "wrote", read: "8", rv: "8"},
 			{do: "check", rv: "9", wantCheck: ownWriteNone},
 		}},
-		{"a write that changed nothing after a cache behind the last one keeps that one's record", []step{
-			{do: "wrote", read: "7", rv: "8"},
-			{do: "event", rv: "8", wantPass: false},
-			{do: "wrote", read: "7", rv: "8"},
-			{do: "check", rv: "7", wantCheck: ownWriteArrived},
-		}},
-		{"deletion passes and forgets the write", []step{
-			{do: "wrote", rv: "8"},
-			{do: "delete", rv: "8", wantPass: true},
+		{"a failed write leaves nothing to wait for", []step{
+			{do: "writing", status: "S"},
+			{do: "failed"},
+			{do: "event", rv: "8", status: "S", wantPass: true},
 			{do: "check", rv: "7", wantCheck: ownWriteNone},
 		}},
+		{"deletion passes and forgets the write", join(write("8"), []step{
+			{do: "delete", rv: "8", wantPass: true},
+			{do: "check", rv: "7", wantCheck: ownWriteNone},
+		})},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			clock := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 			own := ownWrites{now: func() time.Time { return clock }}
-			p := own.predicate()
+			p := own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.PlatformUser).Status })
 			for i, s := range c.steps {
 				switch s.do {
+				case "writing":
+					own.writing(key, user("", s.status).Status)
 				case "wrote":
-					read := s.read
-					if read == "" {
-						read = "7"
-					}
-					own.wrote(key, read, s.rv)
+					own.wrote(key, s.read, s.rv)
+				case "failed":
+					own.failed(key)
 				case "wait":
 					clock = clock.Add(s.wait)
 				case "event":
-					if got := p.Update(event.UpdateEvent{ObjectOld: user("1"), ObjectNew: user(s.rv)}); got != s.wantPass {
+					cur := user(s.rv, s.status)
+					if s.spec {
+						cur.Generation++
+					}
+					if got := p.Update(event.UpdateEvent{ObjectOld: user("7", ""), ObjectNew: cur}); got != s.wantPass {
 						t.Errorf("step %d: event of version %s passes = %v, want %v", i+1, s.rv, got, s.wantPass)
 					}
 				case "delete":
-					if got := p.Delete(event.DeleteEvent{Object: user(s.rv)}); got != s.wantPass {
+					if got := p.Delete(event.DeleteEvent{Object: user(s.rv, "")}); got != s.wantPass {
 						t.Errorf("step %d: deletion passes = %v, want %v", i+1, got, s.wantPass)
 					}
 				case "check":

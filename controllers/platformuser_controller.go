@@ -97,7 +97,7 @@ func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
 		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.PlatformUser{}, builder.WithPredicates(r.own.predicate())).
+		For(&accessv1alpha1.PlatformUser{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.PlatformUser).Status }))).
 		Watches(&accessv1alpha1.Environment{}, environmentToUsers(c)).
 		// A role reaches its direct holders and, through the teams that hold it, their members:
 		// a team role that did not resolve before is in no user's index yet.

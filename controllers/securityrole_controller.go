@@ -76,7 +76,7 @@ func (r *SecurityRoleReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
 		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(r.own.predicate())).
+		For(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.SecurityRole).Status }))).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.SecurityRoleList{} }, nil)).
 		// A role that gives up a contested name lets the next one take it (SR9).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {

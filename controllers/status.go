@@ -83,12 +83,8 @@ func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if out.deferWrite {
 		return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
 	}
-	wrote, err := s.writeStatus(ctx, before, obj)
-	if err != nil {
+	if err := s.writeStatus(ctx, before, obj); err != nil {
 		return ctrl.Result{}, err
-	}
-	if wrote && s.own != nil && !s.cached(ctx, req.NamespacedName, obj.GetResourceVersion()) {
-		s.own.wrote(req.NamespacedName, before.GetResourceVersion(), obj.GetResourceVersion())
 	}
 	if s.recorder != nil {
 		for _, e := range out.events {
@@ -98,29 +94,30 @@ func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
 }
 
-// cached reports whether the cache already holds the object at resourceVersion: then the write's
-// watch event has come (or is being handed out) and there is nothing to wait for.
-func (s scaffold[T, P]) cached(ctx context.Context, key client.ObjectKey, resourceVersion string) bool {
-	obj := P(new(T))
-	return s.client.Get(ctx, key, obj, shared) == nil && obj.GetResourceVersion() == resourceVersion
-}
-
-// writeStatus patches obj's status when it differs from before, and only then; wrote says whether
-// it did (obj then holds the server's answer, with its new resourceVersion).
-func (s scaffold[T, P]) writeStatus(ctx context.Context, before, obj P) (wrote bool, err error) {
+// writeStatus patches obj's status when it differs from before, and only then, and records the
+// write with s.own so its watch event does not reconcile the object again.
+func (s scaffold[T, P]) writeStatus(ctx context.Context, before, obj P) error {
 	if equality.Semantic.DeepEqual(s.status(before), s.status(obj)) {
-		return false, nil
+		return nil
 	}
 	var opts []client.MergeFromOption
 	if s.optimisticLock {
 		opts = append(opts, client.MergeFromWithOptimisticLock{})
 	}
-	err = s.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...))
-	switch {
-	case apierrors.IsConflict(err):
-		return false, fmt.Errorf("%s changed while its status was decided; deciding again: %w", obj.GetName(), err)
-	case apierrors.IsNotFound(err):
-		return false, nil
+	key := client.ObjectKeyFromObject(obj)
+	if s.own != nil {
+		s.own.writing(key, s.status(obj))
 	}
-	return err == nil, err
+	err := s.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...))
+	if s.own != nil {
+		if err != nil {
+			s.own.failed(key)
+		} else {
+			s.own.wrote(key, before.GetResourceVersion(), obj.GetResourceVersion())
+		}
+	}
+	if apierrors.IsConflict(err) {
+		return fmt.Errorf("%s changed while its status was decided; deciding again: %w", obj.GetName(), err)
+	}
+	return client.IgnoreNotFound(err)
 }

@@ -186,7 +186,7 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.Team{}, builder.WithPredicates(r.own.predicate())).
+		For(&accessv1alpha1.Team{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.Team).Status }))).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.TeamList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.TeamList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})

@@ -254,7 +254,10 @@ func (t transport) attempt(ctx context.Context, c *call, payload []byte) (retry 
 		if ctx.Err() != nil {
 			return false, 0, fmt.Errorf("dataverse %s: %s %s: %w", c.op, c.method, redactURL(req), ctx.Err())
 		}
-		return c.idempotent, 0, fmt.Errorf("dataverse %s: %s %s: no answer: %w", c.op, c.method, redactURL(req), err)
+		if !c.idempotent {
+			return false, 0, fmt.Errorf("dataverse %s: %s %s: no answer: %w (%w)", c.op, c.method, redactURL(req), err, ErrAnswerLost)
+		}
+		return true, 0, fmt.Errorf("dataverse %s: %s %s: no answer: %w", c.op, c.method, redactURL(req), err)
 	}
 	t.conn.metrics.requests.WithLabelValues(t.label, c.op, strconv.Itoa(resp.StatusCode)).Inc()
 	if c.header != nil {

@@ -32,6 +32,9 @@ var (
 	ErrForbidden          = errors.New("dataverse: forbidden")
 	ErrBadRequest         = errors.New("dataverse: bad request")
 	ErrServer             = errors.New("dataverse: server error")
+	// ErrAnswerLost: a change that is not safe to resend got no answer (a dropped connection, a
+	// timeout): the service may have made it. Callers look the record up before trying again.
+	ErrAnswerLost = errors.New("dataverse: the answer to a change was lost; it may have been made")
 )
 
 // Error is an answer of the service that is not a success. It keeps what the service said so a

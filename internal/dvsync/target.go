@@ -124,6 +124,11 @@ func Failed(err error, what string) Result {
 	case dvErr != nil && dvErr.StatusCode >= 400 && dvErr.StatusCode < 500:
 		return Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: time.Minute,
 			Message: fmt.Sprintf("Dataverse refused a change to %s: %v", what, err)}
+	case errors.Is(err, dataverse.ErrAnswerLost):
+		// The change may have been made: the next sync looks the record up (every create is
+		// preceded by a natural-key lookup) within seconds, not at an outage's pace.
+		return Result{Reason: v1alpha1.ReasonDataverseUnreachable, RequeueAfter: AnswerLostRetry,
+			Message: fmt.Sprintf("Dataverse did not answer a change to %s, which it may have made; looking it up again: %v", what, err)}
 	case dvErr == nil && !unreachable(err):
 		// The request could not be made at all (an id that is not a GUID, a URL that cannot be
 		// built): retrying will not help, the spec must change.
@@ -133,6 +138,9 @@ func Failed(err error, what string) Result {
 	return Result{Reason: v1alpha1.ReasonDataverseUnreachable, RequeueAfter: 30 * time.Second,
 		Message: fmt.Sprintf("Dataverse could not be reached while syncing %s: %v", what, err)}
 }
+
+// AnswerLostRetry is how soon a sync whose change got no answer looks again.
+const AnswerLostRetry = 2 * time.Second
 
 // unreachable reports whether err is about reaching the service (a network error, a timeout,
 // an answer that is not the Web API's) rather than about what was asked.
