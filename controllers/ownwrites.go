@@ -1,7 +1,7 @@
 package controllers
 
 import (
-	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"sync"
 	"time"
@@ -37,8 +37,8 @@ type ownWrites struct {
 }
 
 type ownWrite struct {
-	// status is the written status as JSON.
-	status []byte
+	// status is a digest of the written status's JSON, until the write's answer is known.
+	status *[sha256.Size]byte
 	// resourceVersion is the write's answer; empty while the write is in flight.
 	resourceVersion string
 	at              time.Time
@@ -78,7 +78,7 @@ func (w *ownWrites) clock() time.Time {
 
 // writing records a status write about to be sent; wrote or failed follows it.
 func (w *ownWrites) writing(key types.NamespacedName, status any) {
-	data, err := json.Marshal(status)
+	digest, err := statusDigest(status)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
@@ -88,7 +88,7 @@ func (w *ownWrites) writing(key types.NamespacedName, status any) {
 	if w.pending == nil {
 		w.pending = map[types.NamespacedName]*ownWrite{}
 	}
-	w.pending[key] = &ownWrite{status: data, at: w.clock()}
+	w.pending[key] = &ownWrite{status: digest, at: w.clock()}
 }
 
 // wrote records the write's answer: the object was read at readVersion and the write answered
@@ -102,11 +102,11 @@ func (w *ownWrites) wrote(key types.NamespacedName, readVersion, writtenVersion 
 	case writtenVersion == readVersion:
 		delete(w.pending, key)
 	case p.seen == "":
-		p.resourceVersion = writtenVersion
+		p.resourceVersion, p.status = writtenVersion, nil // the version tells its event now
 	case p.seen != writtenVersion:
 		// The event taken for this write was not its own (an identical status written by
 		// someone else): the cache is not known to hold this write.
-		p.seen, p.resourceVersion = "", writtenVersion
+		p.seen, p.resourceVersion, p.status = "", writtenVersion, nil
 	}
 }
 
@@ -184,11 +184,22 @@ func (w *ownWrites) isWrite(p *ownWrite, old, cur client.Object) bool {
 	if p.resourceVersion != "" {
 		return p.resourceVersion == cur.GetResourceVersion()
 	}
-	if w.statusOf == nil || !onlyStatusChanged(old, cur) {
+	if w.statusOf == nil || p.status == nil || !onlyStatusChanged(old, cur) {
 		return false
 	}
-	data, err := json.Marshal(w.statusOf(cur))
-	return err == nil && bytes.Equal(data, p.status)
+	digest, err := statusDigest(w.statusOf(cur))
+	return err == nil && *digest == *p.status
+}
+
+// statusDigest identifies a status by its JSON, which is what the API server stores: an object
+// read back from a watch digests like the status that was written.
+func statusDigest(status any) (*[sha256.Size]byte, error) {
+	data, err := json.Marshal(status)
+	if err != nil {
+		return nil, err
+	}
+	d := sha256.Sum256(data)
+	return &d, nil
 }
 
 // onlyStatusChanged reports whether an update left everything but the status (and the
