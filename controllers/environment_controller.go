@@ -48,8 +48,10 @@ func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 func (r *EnvironmentReconciler) scaffold() scaffold[accessv1alpha1.Environment, *accessv1alpha1.Environment] {
 	return scaffold[accessv1alpha1.Environment, *accessv1alpha1.Environment]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own, onDelete: r.reconcileDelete,
-		onGone: func(key client.ObjectKey) { forgetEnvironment(key.Namespace, key.Name) },
-		status: func(e *accessv1alpha1.Environment) any { return e.Status },
+		// Held until nothing references the environment (EV4).
+		finalizer: EnvironmentFinalizer,
+		onGone:    func(key client.ObjectKey) { forgetEnvironment(key.Namespace, key.Name) },
+		status:    func(e *accessv1alpha1.Environment) any { return e.Status },
 		// A ledger computed from a stale read is refused by the API server and recomputed, so two
 		// reconciles can never both grant (EV1).
 		optimisticLock: true,
@@ -57,13 +59,6 @@ func (r *EnvironmentReconciler) scaffold() scaffold[accessv1alpha1.Environment, 
 }
 
 func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.Environment) (decided, error) {
-	if !controllerutil.ContainsFinalizer(env, EnvironmentFinalizer) {
-		patch := client.MergeFrom(env.DeepCopy())
-		controllerutil.AddFinalizer(env, EnvironmentFinalizer)
-		if err := r.Patch(ctx, env, patch); err != nil {
-			return decided{}, err
-		}
-	}
 	// Built-in roles need a valid tree to belong to; the decision reports an invalid one (EV2).
 	if butree.Tree(env.BusinessUnitParents()).Validate() == nil {
 		if err := r.ensureBuiltInRoles(ctx, env); err != nil {

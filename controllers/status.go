@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
@@ -44,6 +45,9 @@ type scaffold[T any, P interface {
 	optimisticLock bool
 	// own records the reconciler's status writes until the cache has them (ownWrites).
 	own *ownWrites
+	// finalizer, when set, is added before anything is decided, so the decision and the status
+	// write's optimistic lock start from the version that holds it.
+	finalizer string
 }
 
 func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -74,6 +78,13 @@ func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{}, nil
 		}
 		return s.onDelete(ctx, obj)
+	}
+	if s.finalizer != "" && !controllerutil.ContainsFinalizer(obj, s.finalizer) {
+		patch := client.MergeFrom(obj.DeepCopyObject().(P))
+		controllerutil.AddFinalizer(obj, s.finalizer)
+		if err := s.client.Patch(ctx, obj, patch); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
 	before := obj.DeepCopyObject().(P)
 	out, err := s.decide(ctx, obj)
