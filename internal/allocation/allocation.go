@@ -111,20 +111,19 @@ type Place struct {
 	Waiting int
 }
 
-// Find returns the place of name in the ledger. ok is false when the ledger does not know it
-// (the authority has not seen its claim yet).
-func (l Ledger) Find(name string) (place Place, ok bool) {
+// Places is every principal's place in the ledger, by name; a name it does not have is not known
+// to the ledger (the authority has not seen its claim yet). One map serves a caller asking for
+// many names (an environment counting its users) without searching the ledger once per name.
+func (l Ledger) Places() map[string]Place {
+	out := make(map[string]Place, len(l.Holders)+len(l.Waiting))
+	// A holder's place wins over a waiter's, and the first of two waiters with one name.
+	for i := len(l.Waiting) - 1; i >= 0; i-- {
+		out[l.Waiting[i].Name] = Place{Position: i + 1, Waiting: len(l.Waiting)}
+	}
 	for _, h := range l.Holders {
-		if h.Name == name {
-			return Place{Held: true, Waiting: len(l.Waiting)}, true
-		}
+		out[h.Name] = Place{Held: true, Waiting: len(l.Waiting)}
 	}
-	for i, w := range l.Waiting {
-		if w.Name == name {
-			return Place{Position: i + 1, Waiting: len(l.Waiting)}, true
-		}
-	}
-	return Place{}, false
+	return out
 }
 
 // NextGrant returns when a claim of the ledger that is too young to be granted becomes old enough,

@@ -185,8 +185,9 @@ func TestAllocateNeverOversubscribes(t *testing.T) {
 	}
 }
 
-func TestFind(t *testing.T) {
+func TestPlaces(t *testing.T) {
 	l := Ledger{Holders: []Entry{{"a", at(0)}}, Waiting: []Entry{{"b", at(1)}, {"c", at(2)}}}
+	places := l.Places()
 	cases := []struct {
 		name   string
 		want   Place
@@ -197,10 +198,18 @@ func TestFind(t *testing.T) {
 		{"zz", Place{}, false},
 	}
 	for _, c := range cases {
-		got, ok := l.Find(c.name)
+		got, ok := places[c.name]
 		if diff := cmp.Diff(c.want, got); diff != "" || ok != c.wantOK {
-			t.Errorf("Find(%q) ok=%v (-want +got):\n%s", c.name, ok, diff)
+			t.Errorf("Places()[%q] ok=%v (-want +got):\n%s", c.name, ok, diff)
 		}
+	}
+	// A name twice: a holder's place wins, and the first of two waiters'.
+	twice := Ledger{Holders: []Entry{{"a", at(0)}}, Waiting: []Entry{{"a", at(1)}, {"b", at(2)}, {"b", at(3)}}}.Places()
+	if got := twice["a"]; !got.Held {
+		t.Errorf("a holds and waits: place %+v, want held", got)
+	}
+	if got := twice["b"]; got.Position != 2 {
+		t.Errorf("b waits twice: position %d, want its first, 2", got.Position)
 	}
 }
 

@@ -276,22 +276,14 @@ type enablementView struct {
 	slot        *ledgerPlaces
 }
 
-// ledgerPlaces is a ledger's allocation.Ledger.Find answers by name, and its free capacity.
+// ledgerPlaces is a ledger's places by name, and its free capacity.
 type ledgerPlaces struct {
 	places map[string]allocation.Place
 	free   int
 }
 
 func placesOf(holders, waiting []v1alpha1.LedgerEntry, capacity int) ledgerPlaces {
-	lp := ledgerPlaces{places: make(map[string]allocation.Place, len(holders)+len(waiting)), free: capacity - len(holders)}
-	// Find's order: a holder before a waiter, and the first of two waiters with one name.
-	for i := len(waiting) - 1; i >= 0; i-- {
-		lp.places[waiting[i].Name] = allocation.Place{Position: i + 1, Waiting: len(waiting)}
-	}
-	for _, h := range holders {
-		lp.places[h.Name] = allocation.Place{Held: true, Waiting: len(waiting)}
-	}
-	return lp
+	return ledgerPlaces{places: LedgerOf(holders, waiting).Places(), free: capacity - len(holders)}
 }
 
 func (lp ledgerPlaces) grant(name string) enablement.Grant {
