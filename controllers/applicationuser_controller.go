@@ -17,64 +17,75 @@ import (
 )
 
 // ApplicationUserReconciler reads what a server-to-server application user depends on — its
-// environment, its roles, an older user with the same application id — and writes what
-// decide.ApplicationUser decides (AM7, EN5, EN6).
+// environment, its roles, an older user with the same application id — decides with
+// decide.ApplicationUser (AM7, EN5, EN6), and applies the desired application user.
 type ApplicationUserReconciler struct {
 	client.Client
-	// own keeps the reconciler's status writes until its cache has them (ownWrites).
-	own      ownWrites
 	Recorder events.EventRecorder
 	sync     *syncStep
 }
 
+const kindApplicationUser = "ApplicationUser"
+
 func (r *ApplicationUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.ApplicationUser, *accessv1alpha1.ApplicationUser]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
-		status: func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
-		onDelete: func(ctx context.Context, a *accessv1alpha1.ApplicationUser) (ctrl.Result, error) {
-			return r.sync.deleteInDataverse(ctx, r.Client, a, a.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
-				return dvsync.DeleteApplicationUser(ctx, t, a)
-			})
-		},
+		client: r.Client, recorder: r.Recorder, decide: r.decide,
+		status:   func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
+		onGone:   func(key client.ObjectKey) { r.sync.forget(kindApplicationUser, key) },
+		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
 }
 
-func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alpha1.ApplicationUser) (decided, error) {
-	in := decide.ApplicationUserInput{App: app}
-	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, app.Namespace, app.Spec.EnvironmentName); err != nil {
-		return decided{}, err
-	}
-	if in.Environment != nil {
-		older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.ApplicationUserList{}, app, indexAppKey, decide.ApplicationKey(app), nil)
-		if err != nil {
-			return decided{}, err
-		}
-		if older != nil {
-			in.Older = older.(*accessv1alpha1.ApplicationUser)
-		} else if in.Roles, err = rolesNamed(ctx, r.Client, app.Namespace, app.Spec.SecurityRoles); err != nil {
-			return decided{}, err
-		}
+func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alpha1.ApplicationUser) (decision, error) {
+	in, err := r.read(ctx, app)
+	if err != nil {
+		return decision{}, err
 	}
 	out := decide.ApplicationUser(in)
 	app.Status = out.Status
-	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: app, conditions: &app.Status.Conditions, record: &app.Status.Dataverse,
-		decided: []any{app.Spec, app.Status.AssignedRoles, app.Status.EffectiveRoles, app.Status.BusinessUnit},
-		skip:    unsynced(app.Status.Conditions),
-		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
-			return dvsync.ApplicationUser(ctx, t, app, accessv1alpha1.DirectRoleNames(app.Status.EffectiveRoles))
-		}})
-	if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, app, app.Status.Dataverse); err != nil {
-		return decided{}, err
+	return decision{events: out.Events, act: func(ctx context.Context) (acted, error) {
+		// Before anything is created: a record made is a record the finalizer removes.
+		if err := r.sync.keepRecordFinalizer(ctx, r.Client, in.Environment, app, out.Desired != nil); err != nil {
+			return acted{}, err
+		}
+		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: app, kind: kindApplicationUser,
+			conditions: &app.Status.Conditions, record: &app.Status.Dataverse, desired: out.Desired, notSynced: out.NotSynced,
+			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
+				return dvsync.ApplicationUser(ctx, t, app.Name, out.Desired)
+			}})
+		return acted{events: events, requeueAfter: after}, nil
+	}}, nil
+}
+
+func (r *ApplicationUserReconciler) read(ctx context.Context, app *accessv1alpha1.ApplicationUser) (decide.ApplicationUserInput, error) {
+	in := decide.ApplicationUserInput{App: app}
+	var err error
+	if in.Environment, err = environmentOf(ctx, r.Client, app.Namespace, app.Spec.EnvironmentName); err != nil || in.Environment == nil {
+		return in, err
 	}
-	return decided{events: append(out.Events, events...), requeueAfter: after}, nil
+	older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.ApplicationUserList{}, app, indexAppKey, decide.ApplicationKey(app), nil)
+	if err != nil {
+		return in, err
+	}
+	if older != nil {
+		in.Older = older.(*accessv1alpha1.ApplicationUser)
+		return in, nil
+	}
+	in.Roles, err = rolesNamed(ctx, r.Client, app.Namespace, app.Spec.SecurityRoles)
+	return in, err
+}
+
+// reconcileDelete removes the application user's record when its environment deletes records.
+func (r *ApplicationUserReconciler) reconcileDelete(ctx context.Context, app *accessv1alpha1.ApplicationUser) (ctrl.Result, error) {
+	return r.sync.deleteInDataverse(ctx, r.Client, app, app.Spec.EnvironmentName, func(ctx context.Context, _ *accessv1alpha1.Environment, t *dvsync.Target) error {
+		return dvsync.DeleteApplicationUser(ctx, t, recordID(app.Status.Dataverse), app.Spec.ApplicationID)
+	})
 }
 
 func (r *ApplicationUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.ApplicationUser{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.ApplicationUser).Status }))).
+		For(&accessv1alpha1.ApplicationUser{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.ApplicationUserList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.ApplicationUserList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})

@@ -3,7 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -15,12 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
-	"github.com/accessplane/dataverse-access-operator/internal/butree"
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
@@ -29,17 +26,17 @@ import (
 const EnvironmentFinalizer = "access.accessplane.io/environment-dependents"
 
 // EnvironmentReconciler is the single authority over an environment's scarce things (EV1): it
-// reads the environment's users and writes the ledger decide.Environment computes, keeps the
-// built-in roles, and holds deletion until nothing references it.
+// reads the environment's users, decides its ledger with decide.Environment, keeps the built-in
+// roles, applies its business units to Dataverse, and holds deletion until nothing references it.
 type EnvironmentReconciler struct {
 	client.Client
-	// own keeps the reconciler's status writes until its cache has them (ownWrites).
-	own      ownWrites
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
 	Now  func() time.Time
 	sync *syncStep
 }
+
+const kindEnvironment = "Environment"
 
 func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return r.scaffold().reconcile(ctx, req)
@@ -47,84 +44,105 @@ func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 func (r *EnvironmentReconciler) scaffold() scaffold[accessv1alpha1.Environment, *accessv1alpha1.Environment] {
 	return scaffold[accessv1alpha1.Environment, *accessv1alpha1.Environment]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own, onDelete: r.reconcileDelete,
+		client: r.Client, recorder: r.Recorder, decide: r.decide, onDelete: r.reconcileDelete,
 		// Held until nothing references the environment (EV4).
 		finalizer: EnvironmentFinalizer,
-		onGone:    func(key client.ObjectKey) { forgetEnvironment(key.Namespace, key.Name) },
-		status:    func(e *accessv1alpha1.Environment) any { return e.Status },
+		onGone: func(key client.ObjectKey) {
+			forgetEnvironment(key.Namespace, key.Name)
+			r.sync.forget(kindEnvironment, key)
+		},
+		status: func(e *accessv1alpha1.Environment) any { return e.Status },
 		// A ledger computed from a stale read is refused by the API server and recomputed, so two
 		// reconciles can never both grant (EV1).
 		optimisticLock: true,
 	}
 }
 
-func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.Environment) (decided, error) {
-	// Built-in roles need a valid tree to belong to; the decision reports an invalid one (EV2).
-	if butree.Tree(env.BusinessUnitParents()).Validate() == nil {
-		if err := r.ensureBuiltInRoles(ctx, env); err != nil {
-			return decided{}, err
-		}
+func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.Environment) (decision, error) {
+	in, err := r.read(ctx, env)
+	if err != nil {
+		return decision{}, err
 	}
+	out := decide.Environment(in)
+	env.Status = out.Status
+	return decision{events: out.Events, requeueAfter: out.RequeueAfter, deferWrite: out.Defer, act: func(ctx context.Context) (acted, error) {
+		if out.Desired != nil { // built-in roles belong to a valid tree (EV2)
+			if err := r.ensureBuiltInRoles(ctx, env); err != nil {
+				return acted{}, err
+			}
+		}
+		a := r.syncDataverse(ctx, env, out.Desired)
+		observeEnvironment(env)
+		return a, nil
+	}}, nil
+}
+
+func (r *EnvironmentReconciler) read(ctx context.Context, env *accessv1alpha1.Environment) (decide.EnvironmentInput, error) {
 	in := decide.EnvironmentInput{Environment: env, Now: now(r.Now)}
 	var users accessv1alpha1.PlatformUserList
 	if err := r.List(ctx, &users, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}, shared); err != nil {
-		return decided{}, err
+		return in, err
 	}
 	var apps accessv1alpha1.ApplicationUserList
 	if err := r.List(ctx, &apps, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}, shared); err != nil {
-		return decided{}, err
+		return in, err
 	}
 	in.Users, in.Apps = users.Items, apps.Items
-	synced := r.syncDataverse(ctx, env, users.Items)
-	out := decide.Environment(in)
-	env.Status = out.Status
-	requeue := out.RequeueAfter
-	if synced != nil {
-		if until, ok := r.sync.pool.ThrottledUntil(env.Namespace, env.Name, now(r.Now)); ok && synced.Synced() {
-			// Throttling met by any of its objects is the Environment's state until it passes.
-			synced = &dvsync.Result{Reason: accessv1alpha1.ReasonThrottled, RequeueAfter: time.Until(until) + time.Second,
-				Message: fmt.Sprintf("Dataverse throttles the operator (service protection limits); its requests to environment %s resume at %s", env.Name, until.UTC().Format(time.RFC3339))}
-		}
-		decide.ApplySynced(&env.Status.Conditions, env.Generation, synced.Reason, synced.Message)
-		if requeue == 0 || (synced.RequeueAfter > 0 && synced.RequeueAfter < requeue) {
-			requeue = synced.RequeueAfter
-		}
-	} else {
-		decide.RemoveSynced(&env.Status.Conditions)
-		env.Status.Dataverse = nil
-	}
-	observeEnvironment(env)
-	return decided{events: out.Events, requeueAfter: requeue, deferWrite: out.Defer && (synced == nil || synced.Synced())}, nil
+	return in, nil
 }
 
-// syncDataverse connects to the environment's Dataverse, adopts and creates its business units
-// and counts the non-interactive users no PlatformUser manages, into env.Status.Dataverse, before
-// the decision allocates slots from it. nil when the environment has no target.
-func (r *EnvironmentReconciler) syncDataverse(ctx context.Context, env *accessv1alpha1.Environment, users []accessv1alpha1.PlatformUser) *dvsync.Result {
+// syncDataverse applies the environment's business units to Dataverse and records what it
+// observed (unit ids, the non-interactive users no PlatformUser manages) in status.dataverse. The
+// decision allocated from the previous observation; when this one changes what it counted, the
+// environment is decided again at once.
+func (r *EnvironmentReconciler) syncDataverse(ctx context.Context, env *accessv1alpha1.Environment, desired *decide.DesiredEnvironment) acted {
 	if !r.sync.targetOf(env) {
-		return nil
+		decide.RemoveSynced(&env.Status.Conditions)
+		env.Status.Dataverse = nil
+		return acted{}
 	}
-	managed := make([]string, 0, len(users))
-	for i := range users {
-		managed = append(managed, users[i].Spec.UserName+"/"+users[i].Spec.EntraObjectID)
+	if desired == nil { // an invalid tree (EV2): nothing to sync; Ready says why
+		decide.ApplySynced(&env.Status.Conditions, env.Generation, accessv1alpha1.ReasonSyncPending,
+			"not synced: the business-unit tree is invalid (EV2); correct spec.businessUnits")
+		return acted{}
 	}
-	sort.Strings(managed)
-	now := now(r.Now)
-	uid, fp := string(env.UID), syncFingerprint(env, env.Generation, managed)
-	if res, left, ok := r.sync.pool.Fresh(uid, fp, now); ok && env.Status.Dataverse != nil {
-		res.RequeueAfter = left
-		return &res
+	start := now(r.Now)
+	key, uid, fp := objectKey(kindEnvironment, env), string(env.UID), syncFingerprint(env, desired)
+	res, left, fresh := r.sync.pool.Fresh(key, uid, fp, start)
+	if !fresh || env.Status.Dataverse == nil {
+		// The Environment reads its credentials Secret (one GET per sync, not per object), so a
+		// Secret its owner fixed is used at its next reconcile.
+		if t, failed := r.sync.pool.Connect(ctx, env, start); failed != nil {
+			res = *failed
+		} else {
+			res = dvsync.Environment(ctx, t, desired)
+		}
+		left = r.sync.pool.Record(key, uid, fp, start, res)
 	}
-	t, failed := r.sync.pool.Target(ctx, env, now)
-	if failed != nil {
-		return failed
+	a := acted{requeueAfter: left, events: syncEvents(res)}
+	if res.Environment != nil {
+		if recounted(env.Status.Dataverse, res.Environment) {
+			a.requeueAfter, a.write = time.Millisecond, true
+		}
+		env.Status.Dataverse = res.Environment
 	}
-	st, res := dvsync.Environment(ctx, t, users)
-	if st != nil {
-		env.Status.Dataverse = st
+	if until, ok := r.sync.pool.ThrottledUntil(env, now(r.Now)); ok && res.Synced() {
+		// Throttling met by any of its objects is the Environment's state until it passes.
+		res = dvsync.Result{Reason: accessv1alpha1.ReasonThrottled, RequeueAfter: until.Sub(now(r.Now)) + time.Second,
+			Message: fmt.Sprintf("Dataverse throttles the operator (service protection limits); its requests to environment %s resume at %s", env.Name, until.UTC().Format(time.RFC3339))}
+		a.requeueAfter = soonest(a.requeueAfter, res.RequeueAfter)
 	}
-	res.RequeueAfter = r.sync.pool.Record(uid, fp, now, res)
-	return &res
+	decide.ApplySynced(&env.Status.Conditions, env.Generation, res.Reason, res.Message)
+	if !res.Synced() {
+		a.write = true // a deferred ledger write still says why the sync stopped
+	}
+	return a
+}
+
+// recounted reports whether an observation changes what the allocation counted: the first one,
+// or other unmanaged non-interactive users.
+func recounted(before, after *accessv1alpha1.EnvironmentDataverseStatus) bool {
+	return before == nil || !slices.Equal(before.UnmanagedNonInteractive, after.UnmanagedNonInteractive)
 }
 
 // ensureBuiltInRoles creates and keeps the roles the rules need (decide.BuiltInRoles) with the
@@ -168,14 +186,13 @@ func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 	teamEnv := func(o client.Object) string { return o.(*accessv1alpha1.Team).Spec.EnvironmentName }
 	roleEnv := func(o client.Object) string { return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName }
 	return ctrl.NewControllerManagedBy(mgr).
-		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.Environment{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.Environment).Status }))).
+		For(&accessv1alpha1.Environment{}).
 		Owns(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&accessv1alpha1.PlatformUser{}, toEnvironment(userEnv), builder.WithPredicates(userAllocationChanged())).
 		Watches(&accessv1alpha1.ApplicationUser{}, toEnvironment(appEnv), builder.WithPredicates(appUserCountChanged())).
 		Watches(&accessv1alpha1.Team{}, toEnvironment(teamEnv), builder.WithPredicates(createdOrDeleted())).
 		Watches(&accessv1alpha1.SecurityRole{}, toEnvironment(roleEnv), builder.WithPredicates(createdOrDeleted())).
-		WatchesRawSource(source.Channel(r.sync.throttledEvents(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(r.sync.wake.source()).
 		WithOptions(opts).
 		Complete(r)
 }

@@ -20,13 +20,11 @@ import (
 )
 
 // PlatformUserReconciler reads what a person's user record depends on — its environment and
-// ledger, its roles, its teams, an older user with the same name — and writes what
-// decide.PlatformUser decides. It reads its grants from the Environment's ledger and never
-// allocates itself (EV1).
+// ledger, its roles, its teams, an older user with the same name — decides with
+// decide.PlatformUser, and applies the desired person to the environment's targets. It reads its
+// grants from the Environment's ledger and never allocates itself (EV1).
 type PlatformUserReconciler struct {
 	client.Client
-	// own keeps the reconciler's status writes until its cache has them (ownWrites).
-	own      ownWrites
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
 	Now  func() time.Time
@@ -35,32 +33,30 @@ type PlatformUserReconciler struct {
 
 func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.PlatformUser, *accessv1alpha1.PlatformUser]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
+		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(u *accessv1alpha1.PlatformUser) any { return u.Status },
+		onGone: func(key client.ObjectKey) { r.sync.forget(kindPlatformUser, key) },
 	}.reconcile(ctx, req)
 }
 
-func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.PlatformUser) (decided, error) {
+const kindPlatformUser = "PlatformUser"
+
+func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.PlatformUser) (decision, error) {
 	in, err := r.read(ctx, u)
 	if err != nil {
-		return decided{}, err
+		return decision{}, err
 	}
 	out := decide.PlatformUser(in)
 	u.Status = out.Status
-	res := decided{events: out.Events, deferWrite: out.Defer}
-	if out.Defer {
-		return res, nil
-	}
-	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: u, conditions: &u.Status.Conditions, record: &u.Status.Dataverse,
-		decided: []any{u.Spec, u.Status.AssignedRoles, u.Status.EffectiveRoles, u.Status.BusinessUnit, u.Status.Enabled,
-			decide.ConditionReason(u.Status.Conditions, accessv1alpha1.ConditionNonInteractiveSlot)},
-		skip: unsynced(u.Status.Conditions),
-		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
-			return dvsync.PlatformUser(ctx, t, u, accessv1alpha1.DirectRoleNames(u.Status.EffectiveRoles))
-		}})
-	res.events = append(res.events, events...)
-	res.requeueAfter = after
-	return res, nil
+	return decision{events: out.Events, deferWrite: out.Defer, act: func(ctx context.Context) (acted, error) {
+		if out.Defer {
+			return acted{}, nil // the Environment's next ledger write wakes the user
+		}
+		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: u, kind: kindPlatformUser,
+			conditions: &u.Status.Conditions, record: &u.Status.Dataverse, desired: out.Desired, notSynced: out.NotSynced,
+			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.PlatformUser(ctx, t, out.Desired) }})
+		return acted{events: events, requeueAfter: after}, nil
+	}}, nil
 }
 
 // read gathers what the user's decision needs: its environment, an older user with its name, its
@@ -86,18 +82,10 @@ func (r *PlatformUserReconciler) read(ctx context.Context, u *accessv1alpha1.Pla
 	return in, err
 }
 
-func now(clock func() time.Time) time.Time {
-	if clock != nil {
-		return clock()
-	}
-	return time.Now()
-}
-
 func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.PlatformUser{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.PlatformUser).Status }))).
+		For(&accessv1alpha1.PlatformUser{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToUsers(c)).
 		// A role reaches its direct holders and, through the teams that hold it, their members:
 		// a team role that did not resolve before is in no user's index yet.

@@ -518,7 +518,7 @@ var _ = Describe("Security roles", func() {
 })
 
 var _ = Describe("Role fan-out", func() {
-	It("Cost EV3: changing one role re-reconciles only its 3 holders, each once, not the 30 users of the environment", func() {
+	It("Cost EV3: changing one role re-reconciles only its 3 holders, each at most twice, not the 30 users of the environment", func() {
 		ns := newNamespace()
 		const env = "contoso"
 		create(environment(ns, env), role(ns, "role-a", env, roleNamed("Role A")), role(ns, "role-b", env))
@@ -558,7 +558,8 @@ var _ = Describe("Role fan-out", func() {
 		}
 		after := settledReconcileTotal("platformuser")
 		Expect(after-before).To(BeNumerically(">=", 3), "each holder is reconciled")
-		// Each holder once: its status write does not come back as a reconcile (ownWrites).
-		Expect(after-before).To(BeNumerically("<=", 3), "only the holders are reconciled, each once, not the other 27 users")
+		// Each holder at most twice: the role change, and its own status write coming back, which
+		// finds nothing more to write.
+		Expect(after-before).To(BeNumerically("<=", 6), "only the holders are reconciled, each at most twice, not the other 27 users")
 	})
 })

@@ -17,66 +17,73 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
-// SecurityRoleReconciler reads a role's environment and any older role with its name in its unit
-// and writes what decide.SecurityRole decides (SR2, SR4, SR8, SR9, EV3).
+// SecurityRoleReconciler reads a role's environment and any older role with its name in its unit,
+// decides with decide.SecurityRole (SR2, SR4, SR8, SR9, EV3), and applies the desired role.
 type SecurityRoleReconciler struct {
 	client.Client
-	// own keeps the reconciler's status writes until its cache has them (ownWrites).
-	own      ownWrites
 	Recorder events.EventRecorder
 	sync     *syncStep
 }
 
+const kindSecurityRole = "SecurityRole"
+
 func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.SecurityRole, *accessv1alpha1.SecurityRole]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
-		status: func(role *accessv1alpha1.SecurityRole) any { return role.Status },
-		onDelete: func(ctx context.Context, role *accessv1alpha1.SecurityRole) (ctrl.Result, error) {
-			return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
-				return dvsync.DeleteSecurityRole(ctx, t, role)
-			})
-		},
+		client: r.Client, recorder: r.Recorder, decide: r.decide,
+		status:   func(role *accessv1alpha1.SecurityRole) any { return role.Status },
+		onGone:   func(key client.ObjectKey) { r.sync.forget(kindSecurityRole, key) },
+		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
 }
 
-func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha1.SecurityRole) (decided, error) {
+func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha1.SecurityRole) (decision, error) {
+	in, err := r.read(ctx, role)
+	if err != nil {
+		return decision{}, err
+	}
+	out := decide.SecurityRole(in)
+	role.Status = out.Status
+	return decision{act: func(ctx context.Context) (acted, error) {
+		if role.Spec.BuiltIn == "" { // built-in roles are adopted, never created or deleted
+			if err := r.sync.keepRecordFinalizer(ctx, r.Client, in.Environment, role, out.Desired != nil); err != nil {
+				return acted{}, err
+			}
+		}
+		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: role, kind: kindSecurityRole,
+			conditions: &role.Status.Conditions, record: &role.Status.Dataverse, desired: out.Desired, notSynced: out.NotSynced,
+			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.SecurityRole(ctx, t, out.Desired) }})
+		return acted{events: events, requeueAfter: after}, nil
+	}}, nil
+}
+
+func (r *SecurityRoleReconciler) read(ctx context.Context, role *accessv1alpha1.SecurityRole) (decide.SecurityRoleInput, error) {
 	in := decide.SecurityRoleInput{Role: role}
 	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, role.Namespace, role.Spec.EnvironmentName); err != nil {
-		return decided{}, err
+	if in.Environment, err = environmentOf(ctx, r.Client, role.Namespace, role.Spec.EnvironmentName); err != nil || in.Environment == nil {
+		return in, err
 	}
-	if in.Environment != nil {
-		sameName := func(o client.Object) bool {
-			return decide.SameRoleName(role, o.(*accessv1alpha1.SecurityRole), in.Environment)
-		}
-		older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.SecurityRoleList{}, role, indexRoleKey, decide.RoleKey(role), sameName)
-		if err != nil {
-			return decided{}, err
-		}
-		if older != nil {
-			in.Older = older.(*accessv1alpha1.SecurityRole)
-		}
+	sameName := func(o client.Object) bool {
+		return decide.SameRoleName(role, o.(*accessv1alpha1.SecurityRole), in.Environment)
 	}
-	role.Status = decide.SecurityRole(in)
-	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: role, conditions: &role.Status.Conditions, record: &role.Status.Dataverse,
-		decided: []any{role.Spec, role.Status.RoleName, role.Status.BusinessUnit, role.Status.Tables},
-		skip:    unsynced(role.Status.Conditions),
-		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
-			return dvsync.SecurityRole(ctx, t, role)
-		}})
-	if role.Spec.BuiltIn == "" {
-		if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, role, role.Status.Dataverse); err != nil {
-			return decided{}, err
-		}
+	older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.SecurityRoleList{}, role, indexRoleKey, decide.RoleKey(role), sameName)
+	if older != nil {
+		in.Older = older.(*accessv1alpha1.SecurityRole)
 	}
-	return decided{events: events, requeueAfter: after}, nil
+	return in, err
+}
+
+// reconcileDelete removes a custom role's record when its environment deletes records.
+func (r *SecurityRoleReconciler) reconcileDelete(ctx context.Context, role *accessv1alpha1.SecurityRole) (ctrl.Result, error) {
+	return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, func(ctx context.Context, env *accessv1alpha1.Environment, t *dvsync.Target) error {
+		return dvsync.DeleteSecurityRole(ctx, t, recordID(role.Status.Dataverse), &decide.DesiredRole{
+			RoleName: role.DisplayRoleName(), BusinessUnit: decide.RoleBusinessUnit(role, env), BuiltIn: role.Spec.BuiltIn != ""})
+	})
 }
 
 func (r *SecurityRoleReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
-		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.SecurityRole).Status }))).
+		For(&accessv1alpha1.SecurityRole{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.SecurityRoleList{} }, nil)).
 		// A role that gives up a contested name lets the next one take it (SR9).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {

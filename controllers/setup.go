@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
@@ -35,7 +34,14 @@ type Options struct {
 	Dataverse *dvsync.Pool
 	// Now is the clock; nil is the wall clock.
 	Now func() time.Time
+	// ReconcileTimeout bounds every reconcile (zero: DefaultReconcileTimeout): a Dataverse that
+	// does not answer cannot hold a worker that serves every environment.
+	ReconcileTimeout time.Duration
 }
+
+// DefaultReconcileTimeout is the deadline of one reconcile: a few Dataverse round trips with
+// their retries (each waiting at most the client's MaxWait) fit in it many times over.
+const DefaultReconcileTimeout = 2 * time.Minute
 
 // +kubebuilder:rbac:groups=access.accessplane.io,resources=environments;securityroles;platformusers;applicationusers;teams,verbs=get;list;watch
 // +kubebuilder:rbac:groups=access.accessplane.io,resources=securityroles,verbs=create;update;patch;delete
@@ -52,9 +58,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := registerUsersCollector(mgr.GetCache()); err != nil {
 		return err
 	}
-	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
+	timeout := opts.ReconcileTimeout
+	if timeout <= 0 {
+		timeout = DefaultReconcileTimeout
+	}
+	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, ReconciliationTimeout: timeout}
 	c := mgr.GetClient()
-	sync := &syncStep{pool: opts.Dataverse, now: opts.Now, throttled: make(chan event.GenericEvent, 64)}
+	sync := &syncStep{pool: opts.Dataverse, now: opts.Now, wake: &wakeups{}}
 	for _, r := range []interface {
 		SetupWithManager(ctrl.Manager, controller.Options) error
 	}{

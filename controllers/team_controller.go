@@ -22,75 +22,77 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 )
 
-// TeamReconciler reads a team's environment, roles and members and writes what decide.Team
-// decides (SR5, TM1, EV3).
+// TeamReconciler reads a team's environment, roles and members, decides with decide.Team (SR5,
+// TM1, EV3), and applies the desired team.
 type TeamReconciler struct {
 	client.Client
-	// own keeps the reconciler's status writes until its cache has them (ownWrites).
-	own      ownWrites
 	Recorder events.EventRecorder
 	sync     *syncStep
 	recount  recountDebounce
 }
 
+const kindTeam = "Team"
+
 func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.Team, *accessv1alpha1.Team]{
-		client: r.Client, recorder: r.Recorder, decide: r.decide, own: &r.own,
+		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(t *accessv1alpha1.Team) any { return t.Status },
-		onDelete: func(ctx context.Context, team *accessv1alpha1.Team) (ctrl.Result, error) {
-			return r.sync.deleteInDataverse(ctx, r.Client, team, team.Spec.EnvironmentName, func(ctx context.Context, t *dvsync.Target) error {
-				return dvsync.DeleteTeam(ctx, t, team)
-			})
+		onGone: func(key client.ObjectKey) {
+			r.sync.forget(kindTeam, key)
+			r.recount.forget(key)
 		},
+		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
 }
 
-func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) (decided, error) {
-	prev := team.Status.DeepCopy()
+func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) (decision, error) {
+	in, err := r.read(ctx, team)
+	if err != nil {
+		return decision{}, err
+	}
+	out := decide.Team(in)
+	// A group team's member count alone waits for its members' burst to end (groupRecount).
+	if hold := r.recount.hold(client.ObjectKeyFromObject(team), time.Now()); hold > 0 && decide.OnlyMemberCountChanged(&team.Status, &out.Status) {
+		return decision{deferWrite: true, requeueAfter: hold}, nil
+	}
+	team.Status = out.Status
+	return decision{act: func(ctx context.Context) (acted, error) {
+		if err := r.sync.keepRecordFinalizer(ctx, r.Client, in.Environment, team, out.Desired != nil); err != nil {
+			return acted{}, err
+		}
+		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: team, kind: kindTeam,
+			conditions: &team.Status.Conditions, record: &team.Status.Dataverse, desired: out.Desired,
+			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.Team(ctx, t, out.Desired) }})
+		return acted{events: events, requeueAfter: after}, nil
+	}}, nil
+}
+
+func (r *TeamReconciler) read(ctx context.Context, team *accessv1alpha1.Team) (decide.TeamInput, error) {
 	in := decide.TeamInput{Team: team}
 	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, team.Namespace, team.Spec.EnvironmentName); err != nil {
-		return decided{}, err
+	if in.Environment, err = environmentOf(ctx, r.Client, team.Namespace, team.Spec.EnvironmentName); err != nil || in.Environment == nil {
+		return in, err
 	}
-	if in.Environment != nil {
-		if in.Roles, err = rolesNamed(ctx, r.Client, team.Namespace, team.Spec.SecurityRoles); err != nil {
-			return decided{}, err
+	if in.Roles, err = rolesNamed(ctx, r.Client, team.Namespace, team.Spec.SecurityRoles); err != nil {
+		return in, err
+	}
+	in.Users, err = r.candidates(ctx, team)
+	return in, err
+}
+
+// reconcileDelete removes the team's record when its environment deletes records.
+func (r *TeamReconciler) reconcileDelete(ctx context.Context, team *accessv1alpha1.Team) (ctrl.Result, error) {
+	return r.sync.deleteInDataverse(ctx, r.Client, team, team.Spec.EnvironmentName, func(ctx context.Context, env *accessv1alpha1.Environment, t *dvsync.Target) error {
+		bu := team.Status.BusinessUnit
+		if bu == "" {
+			bu = team.Spec.BusinessUnit
 		}
-		if in.Users, err = r.candidates(ctx, team); err != nil {
-			return decided{}, err
+		if bu == "" {
+			bu = env.RootBusinessUnit()
 		}
-	}
-	team.Status = decide.Team(in)
-	memberIDs := map[string]string{}
-	if !team.Spec.Type.IsGroupTeam() {
-		for _, name := range team.Spec.Members {
-			memberIDs[name] = ""
-		}
-		for i := range in.Users {
-			if rec := in.Users[i].Status.Dataverse; rec != nil && decide.TeamIncludes(team, &in.Users[i]) {
-				memberIDs[in.Users[i].Name] = rec.ID
-			}
-		}
-	}
-	var roleNames []string
-	for _, name := range team.Spec.SecurityRoles {
-		if role := in.Roles[name]; role != nil {
-			roleNames = append(roleNames, role.DisplayRoleName())
-		}
-	}
-	after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: team, conditions: &team.Status.Conditions, record: &team.Status.Dataverse,
-		decided: []any{team.Spec, team.Status.BusinessUnit, memberIDs, roleNames},
-		apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
-			return dvsync.Team(ctx, t, team, memberIDs, roleNames)
-		}})
-	if err := keepDataverseFinalizer(ctx, r.Client, in.Environment, team, team.Status.Dataverse); err != nil {
-		return decided{}, err
-	}
-	// A group team's member count alone waits for its members' burst to end (groupRecount).
-	if hold := r.recount.hold(client.ObjectKeyFromObject(team), time.Now()); hold > 0 && decide.OnlyMemberCountChanged(prev, &team.Status) {
-		return decided{deferWrite: true, requeueAfter: hold}, nil
-	}
-	return decided{events: events, requeueAfter: after}, nil
+		return dvsync.DeleteTeam(ctx, t, recordID(team.Status.Dataverse), &decide.DesiredTeam{
+			TeamName: team.DisplayTeamName(), Type: team.Spec.Type, Group: team.Spec.Group, BusinessUnit: bu})
+	})
 }
 
 // recountDebounce holds a group team's count-only status writes while users keep joining or
@@ -102,6 +104,19 @@ type recountDebounce struct {
 }
 
 type recountBurst struct{ first, last time.Time }
+
+// forget drops what is kept of a team that is gone.
+func (d *recountDebounce) forget(k client.ObjectKey) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.pending, k)
+}
+
+func (d *recountDebounce) size() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.pending)
+}
 
 func (d *recountDebounce) touch(k client.ObjectKey, now time.Time) {
 	d.mu.Lock()
@@ -185,8 +200,7 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		},
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		// Its own status writes come back only when a reconcile waits for them (ownWrites).
-		For(&accessv1alpha1.Team{}, builder.WithPredicates(r.own.predicate(func(o client.Object) any { return o.(*accessv1alpha1.Team).Status }))).
+		For(&accessv1alpha1.Team{}).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.TeamList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.TeamList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})
@@ -211,9 +225,3 @@ const (
 	groupRecountMax = time.Minute
 )
 
-func recordID(r *accessv1alpha1.DataverseRecord) string {
-	if r == nil {
-		return ""
-	}
-	return r.ID
-}

@@ -23,6 +23,10 @@ type ApplicationUserInput struct {
 type ApplicationUserOutcome struct {
 	Status v1alpha1.ApplicationUserStatus
 	Events []Event
+	// Desired is what the targets should hold; nil when nothing is to be synced (no
+	// environment, or a duplicate: NotSynced says why).
+	Desired   *DesiredApplicationUser
+	NotSynced string
 }
 
 // ApplicationUser decides a server-to-server application user (AM7): it needs no license and no
@@ -40,14 +44,18 @@ func ApplicationUser(in ApplicationUserInput) ApplicationUserOutcome {
 	conds, list := conditionsOf(prev.Conditions, app.Generation)
 
 	var v Verdict
+	var out ApplicationUserOutcome
 	switch {
 	case in.Environment == nil:
 		v = environmentNotFound(app.Namespace, app.Spec.EnvironmentName)
 	case in.Older != nil:
 		v = StalledBy(v1alpha1.ReasonDuplicateApplicationID,
 			fmt.Sprintf("ApplicationUser %s already has applicationId %s in environment %s: delete this object or change its applicationId", in.Older.Name, app.Spec.ApplicationID, app.Spec.EnvironmentName))
+		out.NotSynced = notSynced(v1alpha1.ReasonDuplicateApplicationID)
 	default:
 		v = decideApp(in, &st, conds)
+		out.Desired = &DesiredApplicationUser{ApplicationID: app.Spec.ApplicationID, BusinessUnit: st.BusinessUnit,
+			Disabled: !app.Spec.Enabled, Roles: v1alpha1.DirectRoleNames(st.EffectiveRoles)}
 	}
 	if !v.IsReady() && (in.Environment == nil || in.Older != nil) {
 		// Nothing about the user can be known: no aspect may linger from an earlier decision.
@@ -63,7 +71,8 @@ func ApplicationUser(in ApplicationUserInput) ApplicationUserOutcome {
 		events = append(events, Event{eventWarning, "ApplicationUserDisabled", "Disable",
 			fmt.Sprintf("application user %s (application %s) is disabled: every integration that uses it stops working (AM7)", app.Name, app.Spec.ApplicationID)})
 	}
-	return ApplicationUserOutcome{Status: st, Events: events}
+	out.Status, out.Events = st, events
+	return out
 }
 
 func decideApp(in ApplicationUserInput, st *v1alpha1.ApplicationUserStatus, conds Conditions) Verdict {

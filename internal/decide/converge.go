@@ -129,7 +129,7 @@ func (s *Snapshot) round(now time.Time) bool {
 				}
 			}
 		}
-		next := SecurityRole(in)
+		next := SecurityRole(in).Status
 		set(r.Status, next)
 		r.Status = next
 	}
@@ -157,7 +157,7 @@ func (s *Snapshot) round(now time.Time) bool {
 	}
 	for i := range s.Teams {
 		t := &s.Teams[i]
-		next := Team(TeamInput{Team: t, Environment: envs[t.Spec.EnvironmentName], Roles: roles, Users: s.Users})
+		next := Team(TeamInput{Team: t, Environment: envs[t.Spec.EnvironmentName], Roles: roles, Users: s.Users}).Status
 		set(t.Status, next)
 		t.Status = next
 	}

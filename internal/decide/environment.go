@@ -29,6 +29,9 @@ type EnvironmentInput struct {
 type EnvironmentOutcome struct {
 	Status       v1alpha1.EnvironmentStatus
 	RequeueAfter time.Duration
+	// Desired is what Dataverse should hold for the environment; nil while its business-unit
+	// tree is invalid (EV2), so nothing is synced from it.
+	Desired *DesiredEnvironment
 	// Events are the allocation's news, one per round rather than one per user: who was granted a
 	// slot or a seat, and who must wait because the limit is full.
 	Events []Event
@@ -56,13 +59,16 @@ func Environment(in EnvironmentInput) EnvironmentOutcome {
 		return EnvironmentOutcome{Status: st}
 	}
 
-	settle := allocate(env, &st, in.Users, in.Now)
+	settle, firstSync := allocate(env, &st, in.Users, in.Now)
 	st.Users = countUsers(env, &st, in.Users, in.Apps)
 	events := allocationEvents(env, &env.Status, &st)
 	switch short := seatsBelowUsage(st.Seats); {
 	case short != "":
 		conds.Apply(StalledBy(v1alpha1.ReasonSeatsBelowUsage, fmt.Sprintf(
 			"environment %s offers fewer seats than are held: %s; seats are never taken back (LI1), so no new seat is granted until use falls below the offer: raise spec.licenses[].seats, or remove licenses from users", env.Name, short)))
+	case firstSync:
+		conds.Apply(WaitingFor(v1alpha1.ReasonAwaitingAllocation, fmt.Sprintf(
+			"waiting for the first sync with Dataverse to count the non-interactive users no PlatformUser manages before granting slots (AM6); %s", readySummary(&st))))
 	case settle > 0:
 		// Claims of a burst are settling (EV1): the environment is still working, not Ready.
 		conds.Apply(WaitingFor(v1alpha1.ReasonAwaitingAllocation, "allocating: new claims are granted in creation order once their burst has settled; "+readySummary(&st)))
@@ -74,8 +80,9 @@ func Environment(in EnvironmentInput) EnvironmentOutcome {
 	if deferred {
 		events = nil // the round that grants writes them
 	}
-	return EnvironmentOutcome{Status: st, RequeueAfter: settle, Defer: deferred, Events: events}
+	return EnvironmentOutcome{Status: st, RequeueAfter: settle, Defer: deferred, Events: events, Desired: desiredEnvironment(env, in.Users)}
 }
+
 
 // onlySettling reports whether next differs from prev only by claims that are still settling:
 // the generation was already observed and every ledger has the same holders. Grants, releases and
@@ -108,8 +115,9 @@ func sameHolders(a, b []v1alpha1.LedgerEntry) bool {
 }
 
 // allocate recomputes the slot ledger and the seat ledgers into st from the users' claims (EV1)
-// and returns how long until a claim too young to be granted settles, or 0.
-func allocate(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users []v1alpha1.PlatformUser, now time.Time) time.Duration {
+// and returns how long until a claim too young to be granted settles, or 0, and whether slot
+// claims wait for the environment's first sync with Dataverse (awaitingCount).
+func allocate(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users []v1alpha1.PlatformUser, now time.Time) (settle time.Duration, awaitingCount bool) {
 	var slotClaims []allocation.Claim
 	seatClaims := map[string][]allocation.Claim{}
 	// A user refused as a duplicate (an older one has its userName) holds nothing.
@@ -145,8 +153,17 @@ func allocate(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users [
 		unmanaged = len(dv.UnmanagedNonInteractive)
 	}
 	capacity := max(0, v1alpha1.NonInteractiveSlotLimit-unmanaged)
-	slot := allocation.Allocate(prevSlot, slotClaims, capacity, now)
-	settleAt(slot, capacity)
+	slot := prevSlot
+	if env.Spec.Dataverse != nil && st.Dataverse == nil {
+		// The non-interactive users Dataverse holds that no PlatformUser manages take slots first
+		// (AM6) and a slot once granted is never taken back (EV1): nothing is granted before the
+		// first sync has counted them. The claims are not in the ledger yet, so they wait as
+		// AwaitingAllocation, and the sync's observation wakes the environment again.
+		awaitingCount = len(slotClaims) > len(prevSlot.Holders)
+	} else {
+		slot = allocation.Allocate(prevSlot, slotClaims, capacity, now)
+		settleAt(slot, capacity)
+	}
 	used := len(slot.Holders) + unmanaged
 	st.NonInteractive = &v1alpha1.SlotLedger{
 		Limit:     v1alpha1.NonInteractiveSlotLimit,
@@ -173,9 +190,9 @@ func allocate(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users [
 	sort.Slice(seats, func(i, j int) bool { return seats[i].SKU < seats[j].SKU })
 	st.Seats = seats
 	if wake.IsZero() {
-		return 0
+		return 0, awaitingCount
 	}
-	return wake.Sub(now)
+	return wake.Sub(now), awaitingCount
 }
 
 // ClaimSince is when a user began needing resource (EV1): the time its status records; for a user

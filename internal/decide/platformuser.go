@@ -38,6 +38,10 @@ type PlatformUserOutcome struct {
 	// allocated: the Environment's next ledger write wakes the user within the settle window, and
 	// a status written now would be overwritten then. Its status stays unobserved (InProgress).
 	Defer bool
+	// Desired is what the targets should hold for the person; nil when nothing is to be synced
+	// (no environment, or a duplicate: NotSynced says why).
+	Desired   *DesiredUser
+	NotSynced string
 }
 
 // PlatformUser decides a person's user record: enablement (EN1, AM2, AM3, AM6, AM8, LI1, EN4),
@@ -59,21 +63,29 @@ func PlatformUser(in PlatformUserInput) PlatformUserOutcome {
 	st.Access = v1alpha1.AccessNoAccess
 	conds, list := conditionsOf(prev.Conditions, u.Generation)
 
+	var out PlatformUserOutcome
 	switch {
 	case in.Environment == nil:
 		unresolved(conds, environmentNotFound(u.Namespace, u.Spec.EnvironmentName))
 	case in.Older != nil:
 		unresolved(conds, StalledBy(v1alpha1.ReasonDuplicateUserName,
 			fmt.Sprintf("PlatformUser %s already has userName %s in environment %s: delete this object or change its userName", in.Older.Name, u.Spec.UserName, u.Spec.EnvironmentName)))
+		out.NotSynced = notSynced(v1alpha1.ReasonDuplicateUserName)
 	default:
-		decideUser(in, &st, conds)
+		out.Desired = decideUser(in, &st, conds)
 	}
 	st.Conditions = *list
-	deferred := prev.ObservedGeneration == 0 && ConditionReason(st.Conditions, v1alpha1.ConditionReady) == v1alpha1.ReasonAwaitingAllocation
-	return PlatformUserOutcome{Status: st, Events: userEvents(u, prev, &st), Defer: deferred}
+	out.Status, out.Events = st, userEvents(u, prev, &st)
+	out.Defer = prev.ObservedGeneration == 0 && ConditionReason(st.Conditions, v1alpha1.ConditionReady) == v1alpha1.ReasonAwaitingAllocation
+	return out
 }
 
-func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Conditions) {
+// notSynced says why a duplicate writes nothing: the older object owns the record.
+func notSynced(reason string) string {
+	return "not synced: refused as a duplicate (" + reason + "), the older object owns the Dataverse record"
+}
+
+func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Conditions) *DesiredUser {
 	u, env := in.User, in.Environment
 	s := newScope(env, in.Roles)
 	holder := "PlatformUser " + u.Name
@@ -106,6 +118,20 @@ func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Con
 		conds.Apply(Ready(userReadyMessage(u, decision.Enabled, len(roles), len(st.AssignedRoles))))
 	}
 	setRolesAssigned(conds, rolesVerdict, len(roles))
+
+	d := &DesiredUser{
+		UserName: u.Spec.UserName, EntraObjectID: u.Spec.EntraObjectID, Stub: u.Spec.Stub,
+		AccessMode:   accessModeToWrite(u, decision.Slot.Reason == v1alpha1.ReasonSlotGranted),
+		BusinessUnit: bu, Roles: v1alpha1.DirectRoleNames(roles), ServiceRoles: serviceRoles(roles),
+		Enabled: st.Enabled, SecurityGroup: env.Spec.SecurityGroup, License: u.Spec.License,
+	}
+	if u.Spec.Enabled && !u.Spec.Stub && !st.Enabled {
+		d.WaitingReason = decision.EnabledAspect.Reason
+		if d.WaitingFor = waitingFor(u, d.WaitingReason); d.WaitingFor == "" {
+			d.WaitingReason = ""
+		}
+	}
+	return d
 }
 
 // userRoles resolves direct, administrator-role, stub-default and team roles, and applies EN5 (an

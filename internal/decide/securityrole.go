@@ -17,10 +17,19 @@ type SecurityRoleInput struct {
 	Older *v1alpha1.SecurityRole
 }
 
+// SecurityRoleOutcome is the status to write and what the targets should hold.
+type SecurityRoleOutcome struct {
+	Status v1alpha1.SecurityRoleStatus
+	// Desired is nil when nothing is to be synced (no environment, an unresolved unit, or a
+	// duplicate name: NotSynced says why).
+	Desired   *DesiredRole
+	NotSynced string
+}
+
 // SecurityRole validates a role's references (environment, business unit), the uniqueness of its
 // name in its unit (SR9) and its webresource read (SR8), and shows its privileges after preset
 // expansion (SR4) in canonical level names (SR2).
-func SecurityRole(in SecurityRoleInput) v1alpha1.SecurityRoleStatus {
+func SecurityRole(in SecurityRoleInput) SecurityRoleOutcome {
 	role := in.Role
 	st := v1alpha1.SecurityRoleStatus{
 		ObservedGeneration: role.Generation,
@@ -37,9 +46,17 @@ func SecurityRole(in SecurityRoleInput) v1alpha1.SecurityRoleStatus {
 		conds.Set(v1alpha1.ConditionWebResourceReadable, false, v1alpha1.ReasonMissingWebResourceRead,
 			fmt.Sprintf("role %s has no Read on the webresource table: its holders see \"Missing prvReadWebResource privilege\" on forms with web resources unless another role grants it (SR8): add table webresource with read at Organization", st.RoleName))
 	}
-	conds.Apply(roleVerdict(in, &st))
+	v := roleVerdict(in, &st)
+	conds.Apply(v)
 	st.Conditions = *list
-	return st
+	out := SecurityRoleOutcome{Status: st}
+	switch {
+	case v.Reason == v1alpha1.ReasonDuplicateRoleName:
+		out.NotSynced = notSynced(v.Reason)
+	case in.Environment != nil:
+		out.Desired = desiredRole(in.Role, &st)
+	}
+	return out
 }
 
 func roleVerdict(in SecurityRoleInput, st *v1alpha1.SecurityRoleStatus) Verdict {

@@ -80,7 +80,7 @@ func TestSecurityRole(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := untouched(t, SecurityRoleInput{Role: c.role, Environment: c.env, Older: c.older}, SecurityRole)
+			got := untouched(t, SecurityRoleInput{Role: c.role, Environment: c.env, Older: c.older}, SecurityRole).Status
 			if diff := cmp.Diff(c.want, got, statusOpts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
@@ -89,13 +89,13 @@ func TestSecurityRole(t *testing.T) {
 			fixpoint(t, got, func(st v1alpha1.SecurityRoleStatus) v1alpha1.SecurityRoleStatus {
 				r := c.role.DeepCopy()
 				r.Status = st
-				return SecurityRole(SecurityRoleInput{Role: r, Environment: c.env, Older: c.older})
+				return SecurityRole(SecurityRoleInput{Role: r, Environment: c.env, Older: c.older}).Status
 			})
 		})
 	}
 
 	t.Run("SR8 the missing-webresource message names the role and what to add", func(t *testing.T) {
-		got := SecurityRole(SecurityRoleInput{Role: role("plain", tables()), Environment: prod()})
+		got := SecurityRole(SecurityRoleInput{Role: role("plain", tables()), Environment: prod()}).Status
 		want := `role plain has no Read on the webresource table: its holders see "Missing prvReadWebResource privilege" on forms with web resources unless another role grants it (SR8): add table webresource with read at Organization`
 		if m := message(t, got.Conditions, v1alpha1.ConditionWebResourceReadable); m != want {
 			t.Errorf("message:\n got %q\nwant %q", m, want)

@@ -24,14 +24,25 @@ type TeamInput struct {
 // Team validates a team's references — environment, business unit, roles (SR5), members (EV3) —
 // and counts its members: the listed users, or for a group team the users that list its group
 // in spec.securityGroups (TM1).
-func Team(in TeamInput) v1alpha1.TeamStatus {
+func Team(in TeamInput) TeamOutcome {
 	team := in.Team
 	// The record is observed by the sync target, not decided.
 	st := v1alpha1.TeamStatus{ObservedGeneration: team.Generation, Dataverse: team.Status.Dataverse}
 	conds, list := conditionsOf(team.Status.Conditions, team.Generation)
 	conds.Apply(teamVerdict(in, &st))
 	st.Conditions = *list
-	return st
+	out := TeamOutcome{Status: st}
+	if in.Environment != nil {
+		out.Desired = desiredTeam(in, &st)
+	}
+	return out
+}
+
+// TeamOutcome is the status to write and what the targets should hold.
+type TeamOutcome struct {
+	Status v1alpha1.TeamStatus
+	// Desired is nil when nothing is to be synced (no environment, or an unresolved unit).
+	Desired *DesiredTeam
 }
 
 func teamVerdict(in TeamInput, st *v1alpha1.TeamStatus) Verdict {

@@ -73,7 +73,7 @@ func TestTeam(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := untouched(t, TeamInput{Team: c.team, Environment: c.env, Roles: stdRoles(), Users: c.users}, Team)
+			got := untouched(t, TeamInput{Team: c.team, Environment: c.env, Roles: stdRoles(), Users: c.users}, Team).Status
 			if diff := cmp.Diff(c.want, got, statusOpts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
@@ -82,7 +82,7 @@ func TestTeam(t *testing.T) {
 			fixpoint(t, got, func(st v1alpha1.TeamStatus) v1alpha1.TeamStatus {
 				tm := c.team.DeepCopy()
 				tm.Status = st
-				return Team(TeamInput{Team: tm, Environment: c.env, Roles: stdRoles(), Users: c.users})
+				return Team(TeamInput{Team: tm, Environment: c.env, Roles: stdRoles(), Users: c.users}).Status
 			})
 		})
 	}
@@ -117,7 +117,7 @@ func TestTeamIncludes(t *testing.T) {
 // nothing but the count (and the Ready message stating it) changed; any other news is written.
 func TestOnlyMemberCountChanged(t *testing.T) {
 	decideWith := func(tm *v1alpha1.Team, env *v1alpha1.Environment, us ...*v1alpha1.PlatformUser) v1alpha1.TeamStatus {
-		return Team(TeamInput{Team: tm, Environment: env, Roles: stdRoles(), Users: usersOf(us...)})
+		return Team(TeamInput{Team: tm, Environment: env, Roles: stdRoles(), Users: usersOf(us...)}).Status
 	}
 	ada, bob := user("ada", groups("g-support")), user("bob", groups("g-support"))
 	prev := decideWith(team("support", groupTeam("g-support")), prod(), ada)
@@ -135,7 +135,7 @@ func TestOnlyMemberCountChanged(t *testing.T) {
 		{"a member joined: only the count and its Ready message changed", decideWith(support(), prod(), ada, bob), true},
 		{"nothing changed", prev, false},
 		{"the count changed and the team is no longer Ready (its role is gone)",
-			Team(TeamInput{Team: support(), Environment: prod(), Roles: Roles{}, Users: usersOf(ada, bob)}), false},
+			Team(TeamInput{Team: support(), Environment: prod(), Roles: Roles{}, Users: usersOf(ada, bob)}).Status, false},
 		{"the count changed with a new generation", func() v1alpha1.TeamStatus {
 			tm := support()
 			tm.Generation = 2

@@ -2,95 +2,94 @@ package dvsync
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
+	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
 
 // Environment connects (WhoAmI), adopts the organization's root business unit as the declared
 // root whatever its name, creates the declared units under their parents, and lists the
-// non-interactive users no PlatformUser manages: they hold slots first (the seven are the
-// service's seven). It returns the status to record and the Synced outcome.
-func Environment(ctx context.Context, t *Target, users []v1alpha1.PlatformUser) (*v1alpha1.EnvironmentDataverseStatus, Result) {
-	env := t.Env
-	st := &v1alpha1.EnvironmentDataverseStatus{}
-	who, err := t.Client.WhoAmI(ctx)
+// non-interactive users no PlatformUser manages (they hold slots first: the seven are the
+// service's seven). Result.Environment is what it recorded.
+func Environment(ctx context.Context, t *Target, d *decide.DesiredEnvironment) Result {
+	what := "environment " + t.Env.Name
+	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) {
+		o, err := readEnvironment(ctx, r)
+		if err != nil {
+			return Observation{}, err
+		}
+		return compareEnvironment(d, o), nil
+	})
+}
+
+// observedEnvironment is what Dataverse holds of an environment.
+type observedEnvironment struct {
+	OrganizationID string
+	Units          []dataverse.BusinessUnit
+	NonInteractive []dataverse.SystemUser
+}
+
+func readEnvironment(ctx context.Context, r Reader) (observedEnvironment, error) {
+	var o observedEnvironment
+	who, err := r.WhoAmI(ctx)
 	if err != nil {
-		return nil, Failed(err, "environment "+env.Name)
+		return o, err
 	}
-	st.OrganizationID = who.OrganizationID
-	units, err := t.Client.ListBusinessUnits(ctx)
-	if err != nil {
-		return nil, Failed(err, "environment "+env.Name)
+	o.OrganizationID = who.OrganizationID
+	if o.Units, err = r.ListBusinessUnits(ctx); err != nil {
+		return o, err
 	}
+	o.NonInteractive, err = r.ListNonInteractiveUsers(ctx)
+	return o, err
+}
+
+// compareEnvironment maps the desired units to Dataverse's, parents first, and lists the units
+// to create (each under its parent, created earlier in the same apply when it is new too).
+func compareEnvironment(d *decide.DesiredEnvironment, o observedEnvironment) Observation {
+	obs := Observation{Record: &v1alpha1.DataverseRecord{ID: o.OrganizationID}}
 	var root *dataverse.BusinessUnit
-	for i := range units {
-		if units[i].ParentID == "" {
-			root = &units[i]
+	for i := range o.Units {
+		if o.Units[i].ParentID == "" {
+			root = &o.Units[i]
 		}
 	}
 	if root == nil {
-		return nil, Failed(fmt.Errorf("Dataverse has no root business unit"), "environment "+env.Name)
+		obs.Then = conflict("Dataverse has no root business unit: the environment is not usable")
+		return obs
 	}
-
-	var d differences
-	ids := map[string]string{env.RootBusinessUnit(): root.ID}
-	// Parents before children: the tree is valid (EV2) or the decision stopped before the sync.
-	for _, name := range topDown(env) {
-		if _, done := ids[name]; done {
+	st := &v1alpha1.EnvironmentDataverseStatus{OrganizationID: o.OrganizationID}
+	ids := map[string]string{}
+	for i, u := range d.BusinessUnits {
+		if i == 0 { // the root, parents before children (decide.DesiredEnvironment)
+			ids[u.Name] = root.ID
+		} else if parent := ids[u.Parent]; parent != "" {
+			ids[u.Name] = findUnit(o.Units, u.Name, parent)
+		}
+		if ids[u.Name] != "" {
+			st.BusinessUnits = append(st.BusinessUnits, v1alpha1.BusinessUnitRecord{Name: u.Name, ID: ids[u.Name]})
 			continue
 		}
-		parentID := ids[parentOf(env, name)]
-		if parentID == "" {
-			continue // its parent is missing and not created (Observe): reported there
-		}
-		if id := findUnit(units, name, parentID); id != "" {
-			ids[name] = id
-			continue
-		}
-		d.add("business unit %s missing", name)
-		if t.Manage() {
-			id, err := t.Client.CreateBusinessUnit(ctx, name, parentID)
-			if err != nil {
-				return nil, Failed(err, "business unit "+name)
-			}
-			ids[name] = id
-		}
+		obs.Changes = append(obs.Changes, Change{Op: OpCreateBusinessUnit, Why: "business unit " + u.Name + " missing",
+			Name: u.Name, ParentName: u.Parent, BusinessUnitID: ids[u.Parent]})
 	}
-	for _, b := range env.Spec.BusinessUnits {
-		if id := ids[b.Name]; id != "" {
-			st.BusinessUnits = append(st.BusinessUnits, v1alpha1.BusinessUnitRecord{Name: b.Name, ID: id})
-		}
-	}
-	if len(env.Spec.BusinessUnits) == 0 {
-		st.BusinessUnits = []v1alpha1.BusinessUnitRecord{{Name: env.RootBusinessUnit(), ID: root.ID}}
-	}
-
-	nonInteractive, err := t.Client.ListNonInteractiveUsers(ctx)
-	if err != nil {
-		return nil, Failed(err, "environment "+env.Name)
-	}
-	st.UnmanagedNonInteractive = unmanaged(nonInteractive, users)
-
-	res := t.finish(&d, &v1alpha1.DataverseRecord{ID: who.OrganizationID}, "environment "+env.Name)
-	return st, res
+	st.UnmanagedNonInteractive = unmanaged(o.NonInteractive, d.ManagedPeople)
+	obs.Environment = st
+	return obs
 }
 
 // unmanaged are the non-interactive people in Dataverse that no PlatformUser of the environment
-// names, by object id or user name.
-func unmanaged(inDataverse []dataverse.SystemUser, users []v1alpha1.PlatformUser) []string {
-	managed := map[string]bool{}
-	for i := range users {
-		managed[strings.ToLower(users[i].Spec.UserName)] = true
-		if id := users[i].Spec.EntraObjectID; id != "" {
-			managed[strings.ToLower(id)] = true
-		}
+// names, by user name or object id.
+func unmanaged(inDataverse []dataverse.SystemUser, managedPeople []string) []string {
+	managed := make(map[string]bool, len(managedPeople))
+	for _, p := range managedPeople {
+		managed[p] = true
 	}
 	var out []string
 	for _, u := range inDataverse {
-		if u.IsApplicationUser() || managed[strings.ToLower(u.DomainName)] || (u.AzureActiveDirectoryObjectID != "" && managed[strings.ToLower(u.AzureActiveDirectoryObjectID)]) {
+		oid := strings.ToLower(u.AzureActiveDirectoryObjectID)
+		if u.IsApplicationUser() || managed[strings.ToLower(u.DomainName)] || (oid != "" && managed[oid]) {
 			continue
 		}
 		out = append(out, u.DomainName)
@@ -107,26 +106,12 @@ func findUnit(units []dataverse.BusinessUnit, name, parentID string) string {
 	return ""
 }
 
-func parentOf(env *v1alpha1.Environment, name string) string {
-	for _, b := range env.Spec.BusinessUnits {
-		if b.Name == name {
-			return b.Parent
-		}
-	}
-	return ""
+// businessUnitID is the Dataverse id of a declared unit, as the Environment's sync recorded it.
+func (t *Target) businessUnitID(name string) string {
+	return t.Env.Status.Dataverse.BusinessUnitID(name)
 }
 
-// topDown lists the declared units so that every parent comes before its children.
-func topDown(env *v1alpha1.Environment) []string {
-	children := map[string][]string{}
-	for _, b := range env.Spec.BusinessUnits {
-		if b.Parent != "" {
-			children[b.Parent] = append(children[b.Parent], b.Name)
-		}
-	}
-	out := []string{env.RootBusinessUnit()}
-	for i := 0; i < len(out) && i <= len(env.Spec.BusinessUnits); i++ {
-		out = append(out, children[out[i]]...)
-	}
-	return out
+// unitPending is the outcome of an object whose business unit the Environment has not synced.
+func (t *Target) unitPending(name string) *Result {
+	return pending("waiting for environment %s to sync business unit %s", t.Env.Name, name)
 }

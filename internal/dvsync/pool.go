@@ -16,13 +16,52 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
 )
 
-// SecretReader reads a Secret's data from the Environment's namespace; found is false when the
-// Secret does not exist.
-type SecretReader func(ctx context.Context, namespace, name string) (data map[string][]byte, found bool, err error)
+// Secret is a credentials Secret as read: its data and resourceVersion.
+type Secret struct {
+	Data            map[string][]byte
+	ResourceVersion string
+}
 
-// Pool keeps one Dataverse client per Environment (rebuilt when its URL or credentials change)
-// and remembers when each object was last synced, so an object whose decided state and record are
-// unchanged costs one round of reads per sync interval and no write.
+// SecretReader reads a Secret of the Environment's namespace; nil, nil when it does not exist.
+type SecretReader func(ctx context.Context, namespace, name string) (*Secret, error)
+
+// Target is one Dataverse environment as a reconcile sees it.
+type Target struct {
+	Env *v1alpha1.Environment
+	Now time.Time
+	// Admin adds interactive users from Entra ID; nil when it cannot be built.
+	Admin EntraAdder
+	// EntraSyncWait is how soon a user awaiting Entra ID's sync is looked for again (zero: 30s).
+	EntraSyncWait time.Duration
+
+	reader Reader
+	// write is nil under managementPolicy Observe: see newTarget.
+	write     Writer
+	catalogue *catalogue
+	added     *entraAdds
+}
+
+// newTarget is the one place the management policy is checked: only Manage gets a writer, so a
+// target under Observe cannot write, whatever a kind's code does.
+func newTarget(env *v1alpha1.Environment, now time.Time, c *connection, wait time.Duration) *Target {
+	t := &Target{Env: env, Now: now, reader: c.client, catalogue: c.catalogue, added: c.added, EntraSyncWait: wait}
+	if c.admin != nil {
+		t.Admin = c.admin
+	}
+	if env.Spec.Dataverse.ManagementPolicy == v1alpha1.ManagementManage {
+		t.write = c.client
+	}
+	return t
+}
+
+// writer returns the target's writer; false under managementPolicy Observe.
+func (t *Target) writer() (Writer, bool) { return t.write, t.write != nil }
+
+// Pool keeps one Dataverse connection per Environment (rebuilt when its URL, environment id or
+// credentials Secret change) and remembers when each object was last synced, so an object whose
+// desired value and record are unchanged costs one round of reads per sync interval and no write.
+// Everything it keeps is forgotten when its object or environment is gone (ForgetObject,
+// ForgetEnvironment).
 type Pool struct {
 	Connector *dataverse.Connector
 	Secrets   SecretReader
@@ -32,21 +71,30 @@ type Pool struct {
 	// again; zero means 30 seconds (Entra ID's sync takes minutes).
 	EntraSyncWait time.Duration
 
-	mu        sync.Mutex
-	targets   map[string]*pooled
-	synced    map[string]syncedAt
-	throttled map[string]time.Time
+	mu     sync.Mutex
+	envs   map[string]*connection
+	synced map[string]syncedAt
 }
 
-type pooled struct {
-	fingerprint string
-	client      *dataverse.Client
-	admin       *dataverse.AdminClient
-	catalogue   *catalogue
-	added       *entraAdds
+// connection is one environment's client, built from its Secret.
+type connection struct {
+	// mu serializes reading the Secret, so a burst of objects reads it once.
+	mu sync.Mutex
+	// key says what the client was built from: URL, environment id, Secret resourceVersion.
+	key       string
+	target    string // URL and environment id only
+	client    *dataverse.Client
+	admin     *dataverse.AdminClient
+	catalogue *catalogue
+	added     *entraAdds
+	// failure is why no client could be built from the Secret last read; the Environment's next
+	// reconcile reads it again.
+	failure   *Result
+	throttled time.Time
 }
 
 type syncedAt struct {
+	uid         string
 	fingerprint string
 	due         time.Time
 	result      Result
@@ -59,60 +107,108 @@ func NewPool(conn *dataverse.Connector, secrets SecretReader) *Pool {
 	}}
 }
 
-// Target connects to env's Dataverse. A missing Secret or unusable credentials are an outcome
-// (Unauthorized, naming what to fix), not an error.
-func (p *Pool) Target(ctx context.Context, env *v1alpha1.Environment, now time.Time) (*Target, *Result) {
-	dv := env.Spec.Dataverse
-	data, found, err := p.Secrets(ctx, env.Namespace, dv.CredentialsSecretRef.Name)
-	if err != nil {
-		r := Failed(err, "environment "+env.Name)
-		return nil, &r
-	}
-	if !found {
-		return nil, &Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: time.Minute,
-			Message: fmt.Sprintf("Secret %s named in environment %s's spec.dataverse.credentialsSecretRef does not exist in namespace %s: create it with tenantId, clientId and clientSecret (or federatedTokenFile)", dv.CredentialsSecretRef.Name, env.Name, env.Namespace)}
-	}
-	fp := fingerprint(dv.URL, dv.EnvironmentID, data)
-	key := env.Namespace + "/" + env.Name
+func envKey(namespace, name string) string { return namespace + "/" + name }
+
+func (p *Pool) connectionOf(env *v1alpha1.Environment) *connection {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.targets == nil {
-		p.targets = map[string]*pooled{}
+	if p.envs == nil {
+		p.envs = map[string]*connection{}
 	}
-	t := p.targets[key]
-	if t == nil || t.fingerprint != fp {
-		cred, err := p.Credential(data)
-		if err != nil {
-			return nil, &Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: time.Minute,
-				Message: fmt.Sprintf("Secret %s of environment %s cannot be used: %v", dv.CredentialsSecretRef.Name, env.Name, err)}
-		}
-		cl, err := p.Connector.Environment(dv.URL, cred)
-		if err != nil {
-			return nil, &Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: time.Minute,
-				Message: fmt.Sprintf("environment %s's spec.dataverse.url cannot be used: %v", env.Name, err)}
-		}
-		admin, _ := p.Connector.Admin(cred) // absent only when the admin URL is unusable: addUser then says so
-		t = &pooled{fingerprint: fp, client: cl, admin: admin, catalogue: newCatalogue(), added: &entraAdds{at: map[string]time.Time{}}}
-		p.targets[key] = t
+	k := envKey(env.Namespace, env.Name)
+	c := p.envs[k]
+	if c == nil {
+		c = &connection{}
+		p.envs[k] = c
 	}
-	return &Target{Client: t.client, Admin: t.admin, Env: env, Now: now, catalogue: t.catalogue, added: t.added, EntraSyncWait: p.EntraSyncWait}, nil
+	return c
 }
 
-// Forget drops an Environment's client (deleted, or its target removed).
-func (p *Pool) Forget(namespace, name string) {
+// Connect reads env's credentials Secret (one GET) and returns its target, rebuilding the client
+// when the Secret, the URL or the environment id changed. The Environment's reconcile calls it,
+// so a Secret its owner fixed is used at the environment's next reconcile. A missing Secret or
+// unusable credentials are an outcome (Unauthorized, naming what to fix), not an error.
+func (p *Pool) Connect(ctx context.Context, env *v1alpha1.Environment, now time.Time) (*Target, *Result) {
+	c := p.connectionOf(env)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return p.connect(ctx, c, env, now)
+}
+
+// Target returns env's target for one of its objects without reading the Secret again when the
+// environment is connected; only the first object of an environment not connected yet reads it.
+func (p *Pool) Target(ctx context.Context, env *v1alpha1.Environment, now time.Time) (*Target, *Result) {
+	c := p.connectionOf(env)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.target == targetKey(env) {
+		if c.failure != nil {
+			r := *c.failure
+			return nil, &r
+		}
+		if c.client != nil {
+			return newTarget(env, now, c, p.EntraSyncWait), nil
+		}
+	}
+	return p.connect(ctx, c, env, now)
+}
+
+func targetKey(env *v1alpha1.Environment) string {
+	return env.Spec.Dataverse.URL + "\x00" + env.Spec.Dataverse.EnvironmentID + "\x00" + env.Spec.Dataverse.CredentialsSecretRef.Name
+}
+
+func (p *Pool) connect(ctx context.Context, c *connection, env *v1alpha1.Environment, now time.Time) (*Target, *Result) {
+	dv := env.Spec.Dataverse
+	fail := func(r Result) (*Target, *Result) {
+		c.target, c.key, c.client, c.admin, c.failure = targetKey(env), "", nil, nil, &r
+		return nil, &r
+	}
+	s, err := p.Secrets(ctx, env.Namespace, dv.CredentialsSecretRef.Name)
+	if err != nil {
+		r := Failed(err, "environment "+env.Name)
+		return nil, &r // not remembered: reading the Secret may work next time
+	}
+	if s == nil {
+		return fail(Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: UnauthorizedRetry,
+			Message: fmt.Sprintf("Secret %s named in environment %s's spec.dataverse.credentialsSecretRef does not exist in namespace %s: create it with tenantId, clientId and clientSecret (or federatedTokenFile)", dv.CredentialsSecretRef.Name, env.Name, env.Namespace)})
+	}
+	key := fingerprint(targetKey(env), s)
+	if c.key == key && c.client != nil {
+		return newTarget(env, now, c, p.EntraSyncWait), nil
+	}
+	cred, err := p.Credential(s.Data)
+	if err != nil {
+		return fail(Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: UnauthorizedRetry,
+			Message: fmt.Sprintf("Secret %s of environment %s cannot be used: %v", dv.CredentialsSecretRef.Name, env.Name, err)})
+	}
+	cl, err := p.Connector.Environment(dv.URL, cred)
+	if err != nil {
+		return fail(Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: time.Minute,
+			Message: fmt.Sprintf("environment %s's spec.dataverse.url cannot be used: %v", env.Name, err)})
+	}
+	admin, _ := p.Connector.Admin(cred) // absent only when the admin URL is unusable: addUser then says so
+	c.target, c.key, c.client, c.admin, c.failure = targetKey(env), key, cl, admin, nil
+	if c.catalogue == nil || c.client.URL() != cl.URL() {
+		c.catalogue, c.added = newCatalogue(), &entraAdds{}
+	}
+	return newTarget(env, now, c, p.EntraSyncWait), nil
+}
+
+// ForgetEnvironment drops what the pool keeps of an environment (deleted, or its target removed).
+func (p *Pool) ForgetEnvironment(namespace, name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.targets, namespace+"/"+name)
+	delete(p.envs, envKey(namespace, name))
 }
 
 // Fresh returns the last outcome of an object's sync and the time left until it is due, when its
-// decided state (fingerprint) is unchanged and its sync interval has not passed, so the reconcile
+// desired value (fingerprint) is unchanged and its sync interval has not passed, so the reconcile
 // skips Dataverse.
-func (p *Pool) Fresh(uid, fp string, now time.Time) (Result, time.Duration, bool) {
+func (p *Pool) Fresh(key, uid, fp string, now time.Time) (Result, time.Duration, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s, ok := p.synced[uid]
-	if !ok || s.fingerprint != fp || !now.Before(s.due) || !s.result.Synced() {
+	s, ok := p.synced[key]
+	if !ok || s.uid != uid || s.fingerprint != fp || !now.Before(s.due) || !s.result.Synced() {
 		return Result{}, 0, false
 	}
 	return s.result, s.due.Sub(now), true
@@ -120,7 +216,7 @@ func (p *Pool) Fresh(uid, fp string, now time.Time) (Result, time.Duration, bool
 
 // Record remembers an object's sync outcome until it is due again (jittered by up to a tenth, so
 // a fleet synced together spreads out).
-func (p *Pool) Record(uid, fp string, now time.Time, r Result) time.Duration {
+func (p *Pool) Record(key, uid, fp string, now time.Time, r Result) time.Duration {
 	after := r.RequeueAfter
 	if after > 0 {
 		after += time.Duration(rand.Int64N(int64(after)/10 + 1))
@@ -130,53 +226,61 @@ func (p *Pool) Record(uid, fp string, now time.Time, r Result) time.Duration {
 	if p.synced == nil {
 		p.synced = map[string]syncedAt{}
 	}
-	p.synced[uid] = syncedAt{fingerprint: fp, due: now.Add(after), result: r}
+	p.synced[key] = syncedAt{uid: uid, fingerprint: fp, due: now.Add(after), result: r}
 	return after
 }
 
-// ForgetObject drops what the pool remembers of a deleted object.
-func (p *Pool) ForgetObject(uid string) {
+// ForgetObject drops what the pool remembers of an object that is gone.
+func (p *Pool) ForgetObject(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.synced, uid)
-}
-
-func fingerprint(url, envID string, data map[string][]byte) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", url, envID)
-	keys := make([]string, 0, len(data))
-	for k := range data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(h, "%s\x00%s\x00", k, data[k])
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	delete(p.synced, key)
 }
 
 // NoteThrottled records that Dataverse throttled a request for an environment's objects until
 // until, so the Environment can say so (Throttled is a state, not an error storm).
-func (p *Pool) NoteThrottled(namespace, name string, until time.Time) {
+func (p *Pool) NoteThrottled(env *v1alpha1.Environment, until time.Time) {
+	c := p.connectionOf(env)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.throttled == nil {
-		p.throttled = map[string]time.Time{}
-	}
-	if k := namespace + "/" + name; until.After(p.throttled[k]) {
-		p.throttled[k] = until
+	if until.After(c.throttled) {
+		c.throttled = until
 	}
 }
 
 // ThrottledUntil returns when requests to an environment resume, if it is throttled now.
-func (p *Pool) ThrottledUntil(namespace, name string, now time.Time) (time.Time, bool) {
+func (p *Pool) ThrottledUntil(env *v1alpha1.Environment, now time.Time) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := namespace + "/" + name
-	until, ok := p.throttled[k]
-	if !ok || !now.Before(until) {
-		delete(p.throttled, k)
+	c := p.envs[envKey(env.Namespace, env.Name)]
+	if c == nil || !now.Before(c.throttled) {
 		return time.Time{}, false
 	}
-	return until, true
+	return c.throttled, true
+}
+
+// Sizes reports how many entries each of the pool's maps holds, for tests and debugging: every
+// one returns to its size once the objects and environments it was about are gone.
+func (p *Pool) Sizes() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{"environments": len(p.envs), "synced": len(p.synced)}
+	for _, c := range p.envs {
+		out["entraAdds"] += c.added.size()
+	}
+	return out
+}
+
+func fingerprint(target string, s *Secret) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", target, s.ResourceVersion)
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for k := range keys {
+		fmt.Fprintf(h, "%s\x00%s\x00", keys[k], s.Data[keys[k]])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

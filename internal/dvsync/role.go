@@ -3,11 +3,98 @@ package dvsync
 import (
 	"context"
 	"fmt"
+	"sort"
+	"sync"
 
 	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/access"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
+	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
+
+// SecurityRole finds the role by name within its business unit, or creates it; replaces its
+// privileges as a whole with the desired set when they differ; and sets its member's privilege
+// inheritance. Built-in roles are adopted by name and never modified.
+func SecurityRole(ctx context.Context, t *Target, d *decide.DesiredRole) Result {
+	what := "role " + d.RoleName
+	buID := t.businessUnitID(d.BusinessUnit)
+	if buID == "" {
+		return t.outcome(Observation{Then: t.unitPending(d.BusinessUnit)}, what, nil)
+	}
+	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) {
+		o, err := readRole(ctx, r, t.catalogue, d, buID)
+		if err != nil {
+			return Observation{Record: o.record()}, err
+		}
+		return compareRole(d, o), nil
+	})
+}
+
+// observedRole is what Dataverse holds of a role, and the desired privileges in its terms.
+type observedRole struct {
+	Role           *dataverse.Role // nil: not in Dataverse
+	BusinessUnitID string
+	Privileges     []dataverse.RolePrivilege
+	// Desired are the desired privileges as privilege ids and depths; privileges the environment
+	// does not know are left out (a table not in the environment has none to grant).
+	Desired []dataverse.RolePrivilege
+}
+
+func (o observedRole) record() *v1alpha1.DataverseRecord {
+	if o.Role == nil {
+		return nil
+	}
+	return &v1alpha1.DataverseRecord{ID: o.Role.ID}
+}
+
+func readRole(ctx context.Context, r Reader, cat *catalogue, d *decide.DesiredRole, buID string) (observedRole, error) {
+	o := observedRole{BusinessUnitID: buID}
+	role, err := r.RoleByName(ctx, d.RoleName, buID)
+	if isNotFound(err) || d.BuiltIn && err == nil {
+		o.Role = role
+		return o, nil
+	}
+	if err != nil {
+		return o, err
+	}
+	o.Role = role
+	if o.Desired, err = privilegesOf(ctx, r, cat, d, buID); err != nil {
+		return o, err
+	}
+	o.Privileges, err = r.RolePrivileges(ctx, role.ID)
+	return o, err
+}
+
+// compareRole lists the writes that make Dataverse hold the desired role.
+func compareRole(d *decide.DesiredRole, o observedRole) Observation {
+	if d.BuiltIn {
+		if o.Role == nil {
+			return Observation{Record: &v1alpha1.DataverseRecord{}, Then: conflict(
+				"built-in role %q is not in Dataverse's business unit %s: the operator adopts built-in roles and never creates them; check the environment's solution", d.RoleName, d.BusinessUnit)}
+		}
+		return Observation{Record: o.record()}
+	}
+	inh := inheritances[d.Inheritance]
+	if o.Role == nil {
+		return Observation{Record: &v1alpha1.DataverseRecord{}, Changes: []Change{{Op: OpCreateRole, Why: "role missing",
+			Name: d.RoleName, BusinessUnitID: o.BusinessUnitID, Inheritance: inh}}}
+	}
+	obs := Observation{Record: o.record()}
+	if o.Role.IsInherited != inh {
+		obs.Changes = append(obs.Changes, Change{Op: OpSetInheritance, Record: o.Role.ID, ETag: o.Role.ETag, Inheritance: inh,
+			Why: fmt.Sprintf("member's privilege inheritance is %d, decided %d", o.Role.IsInherited, inh)})
+	}
+	if missing, extra := privilegeDiff(o.Desired, o.Privileges); missing+extra > 0 {
+		obs.Changes = append(obs.Changes, Change{Op: OpReplacePrivileges, Record: o.Role.ID, Privileges: o.Desired,
+			Why: fmt.Sprintf("privileges differ (%d missing or at another depth, %d not decided)", missing, extra)})
+	}
+	return obs
+}
+
+var inheritances = map[v1alpha1.MemberPrivilegeInheritance]dataverse.Inheritance{
+	v1alpha1.InheritDirectUserBasicAndTeam: dataverse.InheritanceDirectUserBasicAndTeam,
+	v1alpha1.InheritTeamPrivilegesOnly:     dataverse.InheritanceTeamPrivilegesOnly,
+}
 
 // depthOf maps an access level to a privilege depth (SR2: Basic, Local, Deep, Global).
 func depthOf(l v1alpha1.AccessLevel) (dataverse.Depth, bool) {
@@ -30,86 +117,16 @@ var rightOf = map[access.Privilege]dataverse.AccessRight{
 	access.Assign: dataverse.RightAssign, access.Share: dataverse.RightShare,
 }
 
-func inheritanceOf(role *v1alpha1.SecurityRole) dataverse.Inheritance {
-	if role.Spec.MemberPrivilegeInheritance == v1alpha1.InheritTeamPrivilegesOnly {
-		return dataverse.InheritanceTeamPrivilegesOnly
-	}
-	return dataverse.InheritanceDirectUserBasicAndTeam
-}
-
-// SecurityRole finds the role by name within its business unit, or creates it; replaces its
-// privileges as a whole with the decided set (presets expanded, levels mapped to depths, named
-// privileges) when they differ; and sets its member's privilege inheritance. Built-in roles are
-// adopted by name and never modified.
-func SecurityRole(ctx context.Context, t *Target, role *v1alpha1.SecurityRole) Result {
-	what := "role " + role.Status.RoleName
-	buID := t.businessUnitID(role.Status.BusinessUnit)
-	if buID == "" {
-		return pending("waiting for environment %s to sync business unit %s", t.Env.Name, role.Status.BusinessUnit)
-	}
-	var d differences
-	found, err := t.Client.RoleByName(ctx, role.Status.RoleName, buID)
-	if err != nil && !isNotFound(err) {
-		return Failed(err, what)
-	}
-	if role.Spec.BuiltIn != "" {
-		if found == nil {
-			return Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: t.Env.Spec.Dataverse.Interval().Duration,
-				Message: fmt.Sprintf("built-in role %q is not in Dataverse's business unit %s: the operator adopts built-in roles and never creates them; check the environment's solution", role.Status.RoleName, role.Status.BusinessUnit)}
+// privilegesOf is the desired privilege set in Dataverse's terms: each table privilege above
+// None at its depth, and each named privilege.
+func privilegesOf(ctx context.Context, r Reader, cat *catalogue, d *decide.DesiredRole, buID string) ([]dataverse.RolePrivilege, error) {
+	out := []dataverse.RolePrivilege{}
+	for _, et := range d.Tables {
+		privs, err := cat.table(ctx, r, et.Table)
+		if isNotFound(err) {
+			continue
 		}
-		return t.finish(&d, &v1alpha1.DataverseRecord{ID: found.ID}, what)
-	}
-	if found == nil {
-		d.add("role missing")
-		if !t.Manage() {
-			return t.finish(&d, &v1alpha1.DataverseRecord{}, what)
-		}
-		id, err := t.Client.CreateRole(ctx, role.Status.RoleName, buID, inheritanceOf(role))
 		if err != nil {
-			return Failed(err, what)
-		}
-		if found, err = t.Client.GetRole(ctx, id); err != nil {
-			return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: id})
-		}
-	}
-	if found.IsInherited != inheritanceOf(role) {
-		d.add("member's privilege inheritance is %d, decided %d", found.IsInherited, inheritanceOf(role))
-		if t.Manage() {
-			if err := t.Client.SetRoleInheritance(ctx, found.ID, found.ETag, inheritanceOf(role)); err != nil {
-				return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
-			}
-		}
-	}
-	want, err := desiredPrivileges(ctx, t, role, buID)
-	if err != nil {
-		return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
-	}
-	have, err := t.Client.RolePrivileges(ctx, found.ID)
-	if err != nil {
-		return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
-	}
-	if missing, extra := privilegeDiff(want, have); missing+extra > 0 {
-		d.add("privileges differ (%d missing or at another depth, %d not decided)", missing, extra)
-		if t.Manage() {
-			if err := t.Client.ReplacePrivileges(ctx, found.ID, want); err != nil {
-				return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: found.ID})
-			}
-		}
-	}
-	return t.finish(&d, &v1alpha1.DataverseRecord{ID: found.ID}, what)
-}
-
-// desiredPrivileges is the role's decided privilege set in Dataverse's terms: each table
-// privilege above None at its depth, and each named privilege as prv<Name>. Privileges the
-// environment does not know are left out (a table not in the environment has none to grant).
-func desiredPrivileges(ctx context.Context, t *Target, role *v1alpha1.SecurityRole, buID string) ([]dataverse.RolePrivilege, error) {
-	var out []dataverse.RolePrivilege
-	for _, et := range role.Status.Tables {
-		privs, err := t.catalogue.table(ctx, t.Client, et.Table)
-		if err != nil {
-			if isNotFound(err) {
-				continue
-			}
 			return nil, err
 		}
 		for _, p := range access.Privileges {
@@ -119,24 +136,18 @@ func desiredPrivileges(ctx context.Context, t *Target, role *v1alpha1.SecurityRo
 			}
 		}
 	}
-	named := map[string]v1alpha1.AccessLevel{}
-	for _, list := range [][]v1alpha1.NamedPrivilege{role.Spec.MiscellaneousPrivileges, role.Spec.PrivacyPrivileges} {
-		for _, n := range list {
-			named["prv"+n.Name] = n.Level
+	if len(d.Named) > 0 {
+		names := make([]string, len(d.Named))
+		for i, n := range d.Named {
+			names[i] = n.Name
 		}
-	}
-	if len(named) > 0 {
-		names := make([]string, 0, len(named))
-		for n := range named {
-			names = append(names, n)
-		}
-		privs, err := t.catalogue.byName(ctx, t.Client, names)
+		privs, err := cat.byName(ctx, r, names)
 		if err != nil {
 			return nil, err
 		}
-		for n, l := range named {
-			if depth, ok := depthOf(l); ok {
-				if pr, known := privs[n]; known {
+		for _, n := range d.Named {
+			if depth, ok := depthOf(n.Level); ok {
+				if pr, known := privs[n.Name]; known {
 					out = append(out, dataverse.RolePrivilege{PrivilegeID: pr.ID, Depth: depth, BusinessUnitID: buID})
 				}
 			}
@@ -145,8 +156,8 @@ func desiredPrivileges(ctx context.Context, t *Target, role *v1alpha1.SecurityRo
 	return out, nil
 }
 
-// privilegeDiff counts decided privileges Dataverse lacks (or holds at another depth) and
-// privileges it holds that were not decided.
+// privilegeDiff counts desired privileges Dataverse lacks (or holds at another depth) and
+// privileges it holds that were not desired.
 func privilegeDiff(want, have []dataverse.RolePrivilege) (missing, extra int) {
 	held := map[string]dataverse.Depth{}
 	for _, p := range have {
@@ -167,13 +178,84 @@ func privilegeDiff(want, have []dataverse.RolePrivilege) (missing, extra int) {
 	return missing, extra
 }
 
-// DeleteSecurityRole removes a custom role's record (deletionPolicy Delete).
-func DeleteSecurityRole(ctx context.Context, t *Target, role *v1alpha1.SecurityRole) error {
-	if role.Spec.BuiltIn != "" || role.Status.Dataverse == nil || role.Status.Dataverse.ID == "" {
+// DeleteSecurityRole removes a custom role's record (deletionPolicy Delete): found by its id or,
+// when its creation's answer was lost, by its name in its unit.
+func DeleteSecurityRole(ctx context.Context, t *Target, recordID string, d *decide.DesiredRole) error {
+	w, ok := t.writer()
+	if !ok || d.BuiltIn {
 		return nil
 	}
-	if err := t.Client.DeleteRole(ctx, role.Status.Dataverse.ID); err != nil && !isNotFound(err) {
-		return err
+	if recordID == "" {
+		buID := t.businessUnitID(d.BusinessUnit)
+		if buID == "" {
+			return nil // its unit was never synced, so neither was the role
+		}
+		role, err := t.reader.RoleByName(ctx, d.RoleName, buID)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		recordID = role.ID
 	}
-	return nil
+	return ignoreNotFound(w.DeleteRole(ctx, recordID))
+}
+
+// catalogue caches the privilege ids of one environment: they never change, and looking them up
+// per role would cost a request per table per reconcile.
+type catalogue struct {
+	mu     sync.Mutex
+	tables map[string]map[dataverse.AccessRight]dataverse.Privilege
+	named  map[string]dataverse.Privilege
+}
+
+func newCatalogue() *catalogue {
+	return &catalogue{tables: map[string]map[dataverse.AccessRight]dataverse.Privilege{}, named: map[string]dataverse.Privilege{}}
+}
+
+func (c *catalogue) table(ctx context.Context, r Reader, table string) (map[dataverse.AccessRight]dataverse.Privilege, error) {
+	c.mu.Lock()
+	p, ok := c.tables[table]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := r.TablePrivileges(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.tables[table] = p
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (c *catalogue) byName(ctx context.Context, r Reader, names []string) (map[string]dataverse.Privilege, error) {
+	out := map[string]dataverse.Privilege{}
+	var missing []string
+	c.mu.Lock()
+	for _, n := range names {
+		if p, ok := c.named[n]; ok {
+			out[n] = p
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	c.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	sort.Strings(missing)
+	got, err := r.PrivilegesByName(ctx, missing...)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	for n, p := range got {
+		c.named[n] = p
+		out[n] = p
+	}
+	c.mu.Unlock()
+	return out, nil
 }

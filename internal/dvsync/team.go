@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 
 	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
+	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
 
 // guid is an Entra object id.
@@ -19,116 +21,159 @@ var teamTypes = map[v1alpha1.TeamType]dataverse.TeamType{
 
 // Team finds the team — a group team by its group and membership type, another by name within
 // its unit — or creates it with its type; makes the members of an Owner or Access team exactly
-// the decided ones (a group team's members come from Entra ID); and makes its roles exact.
-// memberIDs are the Dataverse ids of the PlatformUsers spec.members names, "" for one not synced
-// yet; roleNames are the display names of its roles.
-func Team(ctx context.Context, t *Target, team *v1alpha1.Team, memberIDs map[string]string, roleNames []string) Result {
-	what := "team " + team.DisplayTeamName()
-	buID := t.businessUnitID(team.Status.BusinessUnit)
+// the desired ones (a group team's members come from Entra ID); and makes its roles exact.
+func Team(ctx context.Context, t *Target, d *decide.DesiredTeam) Result {
+	what := "team " + d.TeamName
+	buID := t.businessUnitID(d.BusinessUnit)
 	if buID == "" {
-		return pending("waiting for environment %s to sync business unit %s", t.Env.Name, team.Status.BusinessUnit)
+		return t.outcome(Observation{Then: t.unitPending(d.BusinessUnit)}, what, nil)
 	}
-	var d differences
-	var rec *dataverse.Team
-	var err error
-	group := team.Spec.Type.IsGroupTeam()
-	if group && !guid.MatchString(team.Spec.Group) {
-		return Result{Reason: v1alpha1.ReasonSyncConflict, RequeueAfter: t.Env.Spec.Dataverse.Interval().Duration,
-			Message: fmt.Sprintf("spec.group is %q, but Dataverse finds a group team by its Entra group's object id: set spec.group to the group's object id (a GUID), and list the same id in its members' spec.securityGroups", team.Spec.Group)}
+	if d.Type.IsGroupTeam() && !guid.MatchString(d.Group) {
+		return t.outcome(Observation{Then: conflict("spec.group is %q, but Dataverse finds a group team by its Entra group's object id: set spec.group to the group's object id (a GUID), and list the same id in its members' spec.securityGroups", d.Group)}, what, nil)
 	}
-	if group {
-		rec, err = t.Client.TeamByGroup(ctx, team.Spec.Group, dataverse.MembershipMembersAndGuests)
-	} else {
-		rec, err = t.Client.TeamByName(ctx, team.DisplayTeamName(), buID)
-	}
-	if err != nil && !isNotFound(err) {
-		return Failed(err, what)
-	}
-	if rec == nil {
-		d.add("team missing")
-		if !t.Manage() {
-			return t.finish(&d, &v1alpha1.DataverseRecord{}, what)
-		}
-		nt := dataverse.NewTeam{Name: team.DisplayTeamName(), TeamType: teamTypes[team.Spec.Type], BusinessUnitID: buID}
-		if group {
-			nt.GroupObjectID, nt.MembershipType = team.Spec.Group, dataverse.MembershipMembersAndGuests
-		}
-		id, err := t.Client.CreateTeam(ctx, nt)
+	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) {
+		o, err := readTeam(ctx, r, d, buID)
 		if err != nil {
-			return Failed(err, what)
+			return Observation{Record: o.record()}, err
 		}
-		if rec, err = t.Client.GetTeam(ctx, id); err != nil {
-			return holding(Failed(err, what), &v1alpha1.DataverseRecord{ID: id})
-		}
-	}
-	if !group {
-		if res, ok := exactMembers(ctx, t, &d, rec.ID, memberIDs, what); !ok {
-			return holding(res, &v1alpha1.DataverseRecord{ID: rec.ID})
-		}
-	}
-	if team.Spec.Type != v1alpha1.TeamAccess { // TM4: access teams hold no roles
-		if res, ok := exactRoles(ctx, t, &d, rec.ID, buID, roleNames, nil, what, t.Client.TeamRoles, t.Client.AssignTeamRole, t.Client.UnassignTeamRole); !ok {
-			return holding(res, &v1alpha1.DataverseRecord{ID: rec.ID})
-		}
-	}
-	return t.finish(&d, &v1alpha1.DataverseRecord{ID: rec.ID}, what)
+		return compareTeam(d, o, what), nil
+	})
 }
 
-func exactMembers(ctx context.Context, t *Target, d *differences, teamID string, memberIDs map[string]string, what string) (Result, bool) {
-	want := map[string]bool{}
-	for name, id := range memberIDs {
-		if id == "" {
-			return pending("waiting for member %s of %s to be synced to Dataverse", name, what), false
-		}
-		want[id] = true
+// observedTeam is what Dataverse holds of a team.
+type observedTeam struct {
+	Team    *dataverse.Team // nil: not in Dataverse
+	Members []string
+	// Principal holds the team's roles and the ids of the desired ones it lacks.
+	Principal observedUser
+}
+
+func (o observedTeam) record() *v1alpha1.DataverseRecord {
+	if o.Team == nil {
+		return nil
 	}
-	held, err := t.Client.TeamMembers(ctx, teamID)
+	return &v1alpha1.DataverseRecord{ID: o.Team.ID}
+}
+
+func readTeam(ctx context.Context, r Reader, d *decide.DesiredTeam, buID string) (observedTeam, error) {
+	o := observedTeam{Principal: observedUser{BusinessUnitID: buID}}
+	team, err := findTeam(ctx, r, d, buID)
+	if isNotFound(err) {
+		return o, nil
+	}
 	if err != nil {
-		return Failed(err, what), false
+		return o, err
 	}
-	have := map[string]bool{}
+	o.Team = team
+	if d.Members != nil && membersKnown(d) {
+		if o.Members, err = r.TeamMembers(ctx, team.ID); err != nil {
+			return o, err
+		}
+	}
+	if d.HoldsRoles {
+		return o, readRoles(ctx, r, &o.Principal, team.ID, d.Roles, r.TeamRoles)
+	}
+	return o, nil
+}
+
+func findTeam(ctx context.Context, r Reader, d *decide.DesiredTeam, buID string) (*dataverse.Team, error) {
+	if d.Type.IsGroupTeam() {
+		return r.TeamByGroup(ctx, d.Group, dataverse.MembershipMembersAndGuests)
+	}
+	return r.TeamByName(ctx, d.TeamName, buID)
+}
+
+func membersKnown(d *decide.DesiredTeam) bool {
+	for _, m := range d.Members {
+		if m.RecordID == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// compareTeam lists the writes that make Dataverse hold the desired team.
+func compareTeam(d *decide.DesiredTeam, o observedTeam, what string) Observation {
+	if o.Team == nil {
+		nt := dataverse.NewTeam{Name: d.TeamName, TeamType: teamTypes[d.Type], BusinessUnitID: o.Principal.BusinessUnitID}
+		if d.Type.IsGroupTeam() {
+			nt.GroupObjectID, nt.MembershipType = d.Group, dataverse.MembershipMembersAndGuests
+		}
+		return Observation{Record: &v1alpha1.DataverseRecord{}, Changes: []Change{{Op: OpCreateTeam, Why: "team missing", Team: &nt}}}
+	}
+	obs := Observation{Record: o.record()}
+	if d.Members != nil {
+		for _, m := range d.Members {
+			if m.RecordID == "" {
+				obs.Then = pending("waiting for member %s of %s to be synced to Dataverse", m.Name, what)
+				break
+			}
+		}
+		if obs.Then == nil {
+			obs.Changes = append(obs.Changes, exactMembers(o.Team.ID, d.Members, o.Members)...)
+		}
+	}
+	if d.HoldsRoles {
+		changes, wait := exactRoles(o.Team.ID, d.Roles, nil, o.Principal, what, OpAssignTeamRole, OpUnassignTeamRole)
+		obs.Changes = append(obs.Changes, changes...)
+		if obs.Then == nil {
+			obs.Then = wait
+		}
+	}
+	return obs
+}
+
+func exactMembers(teamID string, desired []decide.DesiredMember, held []string) []Change {
+	want, have := map[string]bool{}, map[string]bool{}
+	for _, m := range desired {
+		want[m.RecordID] = true
+	}
 	for _, id := range held {
 		have[id] = true
 	}
 	var add, remove []string
-	for _, id := range sortedKeys(want) {
+	for id := range want {
 		if !have[id] {
 			add = append(add, id)
 		}
 	}
-	for _, id := range sortedKeys(have) {
+	for id := range have {
 		if !want[id] {
 			remove = append(remove, id)
 		}
 	}
+	sort.Strings(add)
+	sort.Strings(remove)
+	var out []Change
 	if len(add) > 0 {
-		d.add("%d member(s) missing", len(add))
+		out = append(out, Change{Op: OpAddTeamMembers, Why: fmt.Sprintf("%d member(s) missing", len(add)), Record: teamID, Members: add})
 	}
 	if len(remove) > 0 {
-		d.add("%d member(s) not decided", len(remove))
+		out = append(out, Change{Op: OpRemoveTeamMembers, Why: fmt.Sprintf("%d member(s) not decided", len(remove)), Record: teamID, Members: remove})
 	}
-	if t.Manage() {
-		if len(add) > 0 {
-			if err := t.Client.AddTeamMembers(ctx, teamID, add...); err != nil {
-				return Failed(err, what), false
-			}
-		}
-		if len(remove) > 0 {
-			if err := t.Client.RemoveTeamMembers(ctx, teamID, remove...); err != nil {
-				return Failed(err, what), false
-			}
-		}
-	}
-	return Result{}, true
+	return out
 }
 
-// DeleteTeam removes the team's record (deletionPolicy Delete).
-func DeleteTeam(ctx context.Context, t *Target, team *v1alpha1.Team) error {
-	if team.Status.Dataverse == nil || team.Status.Dataverse.ID == "" {
+// DeleteTeam removes the team's record (deletionPolicy Delete): found by its id or, when its
+// creation's answer was lost, by its natural key.
+func DeleteTeam(ctx context.Context, t *Target, recordID string, d *decide.DesiredTeam) error {
+	w, ok := t.writer()
+	if !ok {
 		return nil
 	}
-	if err := t.Client.DeleteTeam(ctx, team.Status.Dataverse.ID); err != nil && !isNotFound(err) {
-		return err
+	if recordID == "" {
+		buID := t.businessUnitID(d.BusinessUnit)
+		if buID == "" || (d.Type.IsGroupTeam() && !guid.MatchString(d.Group)) {
+			return nil // never synced
+		}
+		team, err := findTeam(ctx, t.reader, d, buID)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		recordID = team.ID
 	}
-	return nil
+	return ignoreNotFound(w.DeleteTeam(ctx, recordID))
 }
