@@ -47,7 +47,7 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: envtest
-envtest: ## Build kube-apiserver, etcd and kubectl from source into the asset cache (first run ~14 min on 2 cores).
+envtest: ## Build kube-apiserver, etcd and kubectl from source into the asset cache (first run under 10 min on 2 cores).
 	@K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
@@ -62,7 +62,7 @@ test-e2e: manifests generate fmt vet envtest kustomize helm crun ## End to end: 
 
 .PHONY: demo
 demo: build emulator ## Run the operator and the Dataverse emulator with the samples on a local control plane and show what it decided and what Dataverse holds (Ctrl-C stops; DEMO_EXIT=1 exits after printing).
-	@echo "make demo: building hack/demo; the first run also builds kube-apiserver, etcd and kubectl from source (~14 minutes on 2 cores)"
+	@echo "make demo: building hack/demo; the first run also builds kube-apiserver, etcd and kubectl from source (~10 minutes in all on 2 cores)"
 	go build -o $(LOCALBIN)/demo ./hack/demo
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) $(LOCALBIN)/demo
 

@@ -26,6 +26,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/accessplane/dataverse-access-operator/test/e2e/localcluster"
 )
 
@@ -37,6 +40,14 @@ func main() {
 	emulatorBin := flag.String("emulator", "bin/dataverse-emulator", "The Dataverse emulator binary (make emulator writes bin/dataverse-emulator).")
 	kubeconfig := flag.String("write-kubeconfig", "bin/demo.kubeconfig", "Where to write the demo cluster's kubeconfig.")
 	flag.Parse()
+	// localcluster.Start runs envtest, which logs through controller-runtime's logger. With none
+	// set, controller-runtime prints a "log.SetLogger(...) was never called" stack trace at the
+	// first log line of a process older than 30 seconds, which every first run is (the control
+	// plane is built from source). Its errors and warnings (V(0)) are worth a user's eyes; its
+	// V(1) progress lines are not: the demo prints its own steps.
+	ctrllog.SetLogger(funcr.New(func(prefix, args string) {
+		fmt.Fprintf(os.Stderr, "demo: %s: %s\n", prefix, args)
+	}, funcr.Options{Verbosity: 0}))
 	if err := run(*manager, *emulatorBin, *kubeconfig, *exitAfter); err != nil {
 		fmt.Fprintf(os.Stderr, "\ndemo: %v\n", err)
 		os.Exit(1)

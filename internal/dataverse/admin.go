@@ -32,7 +32,9 @@ func (c *Connector) Admin(cred azcore.TokenCredential) (*AdminClient, error) {
 }
 
 // AddUser asks the service to sync an Entra ID user into the environment. The user shows up in
-// systemusers only later (minutes on the real service): read it back by its object id.
+// systemusers only later (minutes on the real service): read it back by its object id. It is sent
+// as a change that is not resent: a 5xx or a lost answer is ErrAnswerLost (asking again is
+// harmless, but the caller decides, after looking the user up).
 func (a *AdminClient) AddUser(ctx context.Context, environmentID, objectID string) error {
 	if err := checkIDs("AddUser", objectID); err != nil {
 		return err
@@ -41,5 +43,5 @@ func (a *AdminClient) AddUser(ctx context.Context, environmentID, objectID strin
 		return fmt.Errorf("dataverse AddUser: bad environment id %q", environmentID)
 	}
 	u := a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + "/addUser?api-version=2023-06-01"
-	return a.t.do(ctx, &call{op: "AddUser", method: http.MethodPost, url: u, body: map[string]string{"objectId": objectID}, idempotent: true})
+	return a.t.do(ctx, &call{op: "AddUser", method: http.MethodPost, url: u, body: map[string]string{"objectId": objectID}})
 }

@@ -9,10 +9,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -139,12 +141,32 @@ func (cl *Client) transport() transport {
 	return transport{conn: cl.conn, cred: cl.cred, scope: cl.scope, lim: cl.lim, label: cl.label, host: cl.host}
 }
 
-// do sends c with the limiter, a timeout per attempt and retries:
-//   - 429: always retried (the service refused before doing anything), after Retry-After;
-//   - 5xx: always retried (Dataverse runs a request in one transaction, so an error answer means
-//     nothing was committed), after Retry-After if given, else backoff;
-//   - no answer (dropped connection, attempt timeout): retried only when c is idempotent, because
-//     the service may have committed a create whose answer was lost.
+// do sends c with the limiter, a timeout per attempt and retries. What may be retried depends on
+// whether the service can have acted on the attempt:
+//   - 429: always retried, after Retry-After: the service refused before doing anything
+//     (Microsoft Learn, "Dataverse API limits overview": service protection limits "immediately
+//     return 429 Too Many Requests when limits are exceeded"; "Service protection API limits":
+//     the client waits Retry-After before sending again);
+//   - 5xx, a dropped connection, an attempt timeout: the outcome is unknown. A gateway or load
+//     balancer in front of the service answers 502/504 when the backend did not answer in time,
+//     which may be after it committed, and no Microsoft page promises that an error answer means
+//     nothing was done. An idempotent call is retried (after Retry-After if given, else backoff);
+//     any other is not, and its error matches ErrAnswerLost (and ErrServer for a 5xx) so the
+//     caller looks the record up before trying again;
+//   - no request sent at all (no token from the login host, a refused connection): any call is
+//     retried.
+//
+// No wait inside do is longer than Options.MaxWait (or the context's deadline): a retry due later
+// returns the last failure with the wait in RetryAfter(err), and a limiter wait that long is
+// ErrRateLimited, so a reconciler's worker is never held for a service's minutes-long Retry-After.
+//
+// Which calls are idempotent (call.idempotent), for the record: GETs; PATCH with If-Match (a
+// resend sets the same values; with a record's ETag the resend may answer 412, which the caller's
+// re-read resolves); DELETE (a resend answers 404); ReplacePrivilegesRole (replaces the whole set);
+// AddMembersTeam and RemoveMembersTeam (membership is a set: adding a member twice or removing an
+// absent one changes nothing). Not idempotent: creates (a resend makes a second record, or answers
+// a duplicate), $ref associations (a resend answers a duplicate) and the admin API's addUser
+// (a resend is harmless in effect, but the operator's contract is to look the user up first).
 func (t transport) do(ctx context.Context, c *call) error {
 	var payload []byte
 	if c.body != nil {
@@ -167,11 +189,28 @@ func (t transport) do(ctx context.Context, c *call) error {
 		if wait <= 0 {
 			wait = backoff(opts.BackoffBase, opts.BackoffMax, attempt)
 		}
+		if b := t.bound(ctx); b > 0 && wait > b {
+			return &retryLater{err: last, after: wait, bound: b}
+		}
 		t.conn.metrics.retries.WithLabelValues(t.label, c.op).Inc()
 		if err := opts.Clock.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%w (gave up waiting to retry: %v)", last, err)
 		}
 	}
+}
+
+// bound is the longest the client may wait within one request now: Options.MaxWait, or less when
+// the context's deadline is nearer (waiting past it would only end in the context's error). 0: no
+// bound.
+func (t transport) bound(ctx context.Context) time.Duration {
+	b := t.conn.opts.MaxWait
+	if dl, ok := ctx.Deadline(); ok {
+		left := max(time.Until(dl), time.Nanosecond)
+		if b <= 0 || left < b {
+			b = left
+		}
+	}
+	return b
 }
 
 // backoff is exponential with jitter in [d/2, d], so clients that failed together do not retry
@@ -194,9 +233,13 @@ func (t transport) attempt(ctx context.Context, c *call, payload []byte) (retry 
 	if !strings.EqualFold(u.Host, t.host) || u.Scheme != "https" {
 		return false, 0, fmt.Errorf("dataverse %s: refusing to send a token to %s://%s (expected https://%s)", c.op, u.Scheme, u.Host, t.host)
 	}
-	release, waited, err := t.lim.acquire(ctx)
+	release, waited, err := t.lim.acquire(ctx, t.bound(ctx))
 	t.conn.metrics.wait.WithLabelValues(t.label).Observe(waited.Seconds())
 	if err != nil {
+		var over *overLimit
+		if errors.As(err, &over) {
+			return false, 0, t.rateLimited(c, over)
+		}
 		return false, 0, fmt.Errorf("dataverse %s: waiting for the rate limiter: %w", c.op, err)
 	}
 	defer release()
@@ -241,6 +284,11 @@ func (t transport) attempt(ctx context.Context, c *call, payload []byte) (retry 
 		req.Header.Set("Prefer", c.prefer)
 	}
 
+	// sent says whether any of the request left the client: before that, nothing can have been
+	// done and any call may be retried.
+	var sent atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }}))
+
 	start := time.Now()
 	resp, err := t.conn.http.Do(req)
 	var data []byte
@@ -251,11 +299,18 @@ func (t transport) attempt(ctx context.Context, c *call, payload []byte) (retry 
 	t.conn.metrics.latency.WithLabelValues(t.label, c.op).Observe(time.Since(start).Seconds())
 	if err != nil {
 		t.conn.metrics.requests.WithLabelValues(t.label, c.op, "error").Inc()
+		lost := !c.idempotent && sent.Load()
 		if ctx.Err() != nil {
+			if lost {
+				return false, 0, fmt.Errorf("dataverse %s: %s %s: %w (%w)", c.op, c.method, redactURL(req), ctx.Err(), ErrAnswerLost)
+			}
 			return false, 0, fmt.Errorf("dataverse %s: %s %s: %w", c.op, c.method, redactURL(req), ctx.Err())
 		}
-		if !c.idempotent {
+		if lost {
 			return false, 0, fmt.Errorf("dataverse %s: %s %s: no answer: %w (%w)", c.op, c.method, redactURL(req), err, ErrAnswerLost)
+		}
+		if !sent.Load() {
+			return true, 0, fmt.Errorf("dataverse %s: %s %s: not sent: %w", c.op, c.method, redactURL(req), err)
 		}
 		return true, 0, fmt.Errorf("dataverse %s: %s %s: no answer: %w", c.op, c.method, redactURL(req), err)
 	}
@@ -280,9 +335,28 @@ func (t transport) attempt(ctx context.Context, c *call, payload []byte) (retry 
 		t.lim.penalize(e.RetryAfter)
 		return true, e.RetryAfter, e
 	case resp.StatusCode >= 500:
+		if !c.idempotent {
+			return false, 0, fmt.Errorf("%w (%w)", e, ErrAnswerLost)
+		}
 		return true, e.RetryAfter, e
 	}
 	return false, 0, e
+}
+
+// rateLimited is the error of a request the operator's own limiter held back: nothing was sent.
+func (t transport) rateLimited(c *call, over *overLimit) *Error {
+	e := &Error{Operation: c.op, Method: c.method, URL: c.url, RetryAfter: over.wait, kind: ErrRateLimited}
+	if u, err := url.Parse(c.url); err == nil {
+		u.RawQuery = ""
+		e.URL = u.String()
+	}
+	o := t.conn.opts
+	if over.slot {
+		e.Message = fmt.Sprintf("not sent: the operator's own cap of %d requests in flight to %s was reached for %s (--dataverse-max-concurrent; --dataverse-max-wait); the service did not throttle", o.MaxConcurrent, t.host, over.wait)
+	} else {
+		e.Message = fmt.Sprintf("not sent: the operator's own rate limit for %s is spent (--dataverse-requests-per-minute %d, or a Retry-After the service sent earlier), and the next token is due later than the client may wait (--dataverse-max-wait); the service did not throttle", t.host, o.RequestsPerMinute)
+	}
+	return e
 }
 
 // page is one answer of a collection query.
@@ -322,7 +396,9 @@ func entityID(h http.Header) (string, error) {
 	return v[i+1 : j], nil
 }
 
-// create POSTs body to an entity set and returns the new record's id from OData-EntityId.
+// create POSTs body to an entity set and returns the new record's id from OData-EntityId. A create
+// is not resent after an unknown outcome (ErrAnswerLost): the caller looks the record up by its
+// natural key (name and business unit, application id) first.
 func (cl *Client) create(ctx context.Context, op, set string, body any) (string, error) {
 	h := http.Header{}
 	c := &call{op: op, method: http.MethodPost, url: cl.api + set, body: body, header: h}

@@ -26,11 +26,15 @@
 //   - writes that must not race carry If-Match with the record's @odata.etag; a stale one is
 //     ErrPreconditionFailed, and RetryConflict re-reads and tries again;
 //   - errors are *Error values matching ErrNotFound, ErrDuplicate, ErrPreconditionFailed,
-//     ErrThrottled (RetryAfter set), ErrUnauthorized, ErrForbidden, ErrBadRequest or ErrServer
-//     with errors.Is, keeping the service's code and message;
-//   - 429 and 5xx are retried with exponential backoff honouring Retry-After; a request that got
-//     no answer (dropped connection, attempt timeout) is retried only when resending it cannot
-//     do a thing twice;
+//     ErrThrottled (RetryAfter set), ErrUnauthorized, ErrForbidden, ErrBadRequest, ErrServer or
+//     ErrRateLimited with errors.Is, keeping the service's code and message;
+//   - 429 is retried after Retry-After; a 5xx or no answer (dropped connection, attempt timeout)
+//     is retried with exponential backoff only when resending cannot do a thing twice (reads,
+//     PATCH, DELETE, ReplacePrivilegesRole, team membership actions); a create, a $ref
+//     association or addUser whose outcome is unknown is not resent and answers ErrAnswerLost;
+//   - no wait inside the client is longer than --dataverse-max-wait (default 5s): a longer
+//     Retry-After or backoff returns the last error, a longer limiter wait returns
+//     ErrRateLimited (nothing sent), both with the wait in RetryAfter(err);
 //   - each environment has a token bucket (--dataverse-requests-per-minute) and a cap on requests
 //     in flight (--dataverse-max-concurrent, below the service's 52);
 //   - metrics dataverse_requests_total{environment,operation,code},

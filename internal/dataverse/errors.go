@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Service error codes the client and the emulator agree on (DESIGN.md "Sync target"; Microsoft
+// Service error codes the client and the emulator agree on (docs/design.md, "Sync target"; Microsoft
 // Learn "Web service error codes" and "Service protection API limits").
 const (
 	CodeNotFound           = "0x80040217" // ObjectDoesNotExist
@@ -32,9 +32,17 @@ var (
 	ErrForbidden          = errors.New("dataverse: forbidden")
 	ErrBadRequest         = errors.New("dataverse: bad request")
 	ErrServer             = errors.New("dataverse: server error")
-	// ErrAnswerLost: a change that is not safe to resend got no answer (a dropped connection, a
-	// timeout): the service may have made it. Callers look the record up before trying again.
+	// ErrAnswerLost: a change that is not safe to resend (a create, a $ref association, addUser)
+	// was sent and its outcome is unknown: a dropped connection, an attempt timeout, or a 5xx
+	// answer (a gateway's 502/504 can come after the service committed). The service may have
+	// made it; the client did not resend it. Callers look the record up by its natural key before
+	// trying again. For a 5xx the error matches ErrServer too, and errors.As gives the *Error.
 	ErrAnswerLost = errors.New("dataverse: the answer to a change was lost; it may have been made")
+	// ErrRateLimited: the operator's own limiter for the environment (Options.RequestsPerMinute,
+	// Burst, MaxConcurrent) would have held the request longer than Options.MaxWait. Nothing was
+	// sent and the service did not throttle (that is ErrThrottled); RetryAfter(err) says when a
+	// token is due. The error is an *Error with StatusCode 0.
+	ErrRateLimited = errors.New("dataverse: the operator's own rate limit for the environment is spent")
 )
 
 // Error is an answer of the service that is not a success. It keeps what the service said so a
@@ -43,10 +51,10 @@ type Error struct {
 	Operation  string // the client operation, e.g. "CreateRole"
 	Method     string
 	URL        string
-	StatusCode int
+	StatusCode int           // 0: no answer, nothing was sent (ErrRateLimited)
 	Code       string        // the service's error code, e.g. "0x80040217"; empty when the body had none
 	Message    string        // the service's message
-	RetryAfter time.Duration // for 429 (and 503 with Retry-After): how long the service asked to wait
+	RetryAfter time.Duration // for 429 (and 503 with Retry-After): how long the service asked to wait; for ErrRateLimited: when the limiter has a token
 	kind       error
 }
 
@@ -157,12 +165,32 @@ func redactURL(req *http.Request) string {
 	return u.String()
 }
 
-// RetryAfter says how long the service asked to wait before the next request, for a reconciler's
-// requeue after the client's own retries ran out (a Throttled condition, for one).
+// RetryAfter says how long to wait before the next request, for a reconciler's requeue after the
+// client gave up: the wait it would not spend under Options.MaxWait (a Retry-After, a backoff, the
+// limiter's), else the Retry-After the service sent with the last failure (a Throttled condition,
+// for one).
 func RetryAfter(err error) (time.Duration, bool) {
+	var l *retryLater
+	if errors.As(err, &l) && l.after > 0 {
+		return l.after, true
+	}
 	var e *Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		return e.RetryAfter, true
 	}
 	return 0, false
 }
+
+// retryLater is the last failure of a request whose next retry was not waited for because the
+// wait exceeded Options.MaxWait (or the context's deadline).
+type retryLater struct {
+	err   error
+	after time.Duration
+	bound time.Duration
+}
+
+func (l *retryLater) Error() string {
+	return fmt.Sprintf("%v (not retried by the client: the next try is due in %s, longer than the %s it may wait)", l.err, l.after, l.bound)
+}
+
+func (l *retryLater) Unwrap() error { return l.err }

@@ -248,7 +248,8 @@ func (cl *Client) DeleteRole(ctx context.Context, id string) error {
 }
 
 // ReplacePrivileges sets a role's privileges as a whole (bound action ReplacePrivilegesRole).
-// Replacing with the same set twice is the same as once, so a lost answer is retried.
+// Replacing with the same set twice is the same as once, so it is idempotent: a 5xx or a lost
+// answer is retried.
 func (cl *Client) ReplacePrivileges(ctx context.Context, roleID string, privs []RolePrivilege) error {
 	if err := checkIDs("ReplacePrivileges", roleID); err != nil {
 		return err
@@ -431,7 +432,9 @@ func (cl *Client) RemoveTeamMembers(ctx context.Context, teamID string, userIDs 
 }
 
 // members sends a membership action; adding a member twice or removing an absent one changes
-// nothing, so it is idempotent.
+// nothing, so it is idempotent: a 5xx or a lost answer is retried. (The emulator answers such a
+// resend 204; if the service answered it with an error instead, the caller's re-read of the
+// members would still converge.)
 func (cl *Client) members(ctx context.Context, op, action, teamID string, userIDs []string) error {
 	if err := checkIDs(op, append([]string{teamID}, userIDs...)...); err != nil {
 		return err
@@ -504,7 +507,8 @@ func (cl *Client) UnassignTeamRole(ctx context.Context, teamID, roleID string) e
 }
 
 // associate POSTs a $ref. Not idempotent over the wire: a second association answers a duplicate,
-// so a lost answer is not resent; callers read the association back instead.
+// so an unknown outcome (a 5xx, a lost answer) is not resent but returned as ErrAnswerLost;
+// callers read the association back instead.
 func (cl *Client) associate(ctx context.Context, op, set, id, nav, roleID string) error {
 	if err := checkIDs(op, id, roleID); err != nil {
 		return err

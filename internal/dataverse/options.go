@@ -24,7 +24,8 @@ const (
 type Options struct {
 	// Timeout bounds one attempt of one request (connect, send, wait, read the body).
 	Timeout time.Duration
-	// MaxRetries is how many times a retryable failure is retried (0: never).
+	// MaxRetries is how many times a retryable failure is retried (0: never). Which failures are
+	// retryable: see transport.do.
 	MaxRetries int
 	// BackoffBase and BackoffMax bound the exponential backoff between retries when the service
 	// gave no Retry-After.
@@ -36,6 +37,15 @@ type Options struct {
 	MaxConcurrent int
 	// PageSize is sent as Prefer: odata.maxpagesize (at most 5000).
 	PageSize int
+	// MaxWait bounds every wait of one request inside the client: for a token of the rate limiter,
+	// for a slot under MaxConcurrent, and before a retry (a Retry-After or a backoff). A request
+	// that would wait longer is not held in the caller's goroutine (a reconciler's worker): it
+	// returns at once with the wait in RetryAfter(err), so the caller can requeue for that long.
+	// The limiter's own refusal is ErrRateLimited (nothing was sent); a retry not waited for
+	// returns the last failure (ErrThrottled for a 429). A context deadline nearer than MaxWait
+	// bounds the waits as well. 0 means no bound (the client waits as long as it is told, up to
+	// the context); negative is invalid.
+	MaxWait time.Duration
 	// PowerPlatformAPIURL is the admin API's base URL (the emulator's in tests and demos).
 	PowerPlatformAPIURL string
 	// Clock is the time source for the limiter and the backoff; nil means real time. Tests inject
@@ -55,6 +65,7 @@ func DefaultOptions() Options {
 		Burst:               50,
 		MaxConcurrent:       16,
 		PageSize:            500,
+		MaxWait:             5 * time.Second,
 		PowerPlatformAPIURL: DefaultPowerPlatformAPIURL,
 	}
 }
@@ -62,10 +73,11 @@ func DefaultOptions() Options {
 // BindFlags registers the options as flags, with the receiver's values as defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Timeout, "dataverse-timeout", o.Timeout, "Timeout of one attempt of one Dataverse Web API request.")
-	fs.IntVar(&o.MaxRetries, "dataverse-max-retries", o.MaxRetries, "Retries of a Dataverse request after 429, 5xx, a timeout or (idempotent calls only) a dropped connection.")
+	fs.IntVar(&o.MaxRetries, "dataverse-max-retries", o.MaxRetries, "Retries of a Dataverse request after a 429, or (idempotent calls only) a 5xx, a timeout or a dropped connection.")
 	fs.IntVar(&o.RequestsPerMinute, "dataverse-requests-per-minute", o.RequestsPerMinute, fmt.Sprintf("Client-side rate limit per Dataverse environment (the service allows %d per 5 minutes per user).", ServiceRequestsPer5Min))
 	fs.IntVar(&o.Burst, "dataverse-burst", o.Burst, "Requests a Dataverse environment's rate limiter lets through at once after being idle.")
 	fs.IntVar(&o.MaxConcurrent, "dataverse-max-concurrent", o.MaxConcurrent, fmt.Sprintf("Concurrent requests per Dataverse environment (must be below the service's %d).", ServiceMaxConcurrent))
+	fs.DurationVar(&o.MaxWait, "dataverse-max-wait", o.MaxWait, "Longest a Dataverse request waits inside the client (rate limiter, concurrency cap, Retry-After, retry backoff) before it gives up and the reconcile is requeued for the wait instead; 0: no bound.")
 	fs.IntVar(&o.PageSize, "dataverse-page-size", o.PageSize, "Records per page asked with Prefer: odata.maxpagesize (1-5000).")
 	fs.StringVar(&o.PowerPlatformAPIURL, "power-platform-api-url", o.PowerPlatformAPIURL, "Base URL of the Power Platform admin API (addUser).")
 }
@@ -77,6 +89,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Timeout <= 0:
 		return fmt.Errorf("dataverse timeout must be positive, got %s", o.Timeout)
+	case o.MaxWait < 0:
+		return fmt.Errorf("dataverse max wait must not be negative (0: no bound), got %s", o.MaxWait)
 	case o.MaxRetries < 0:
 		return fmt.Errorf("dataverse max retries must not be negative, got %d", o.MaxRetries)
 	case o.RequestsPerMinute <= 0:

@@ -27,9 +27,10 @@ func waitsOf(slept []time.Duration, min time.Duration) []time.Duration {
 
 // TestThrottledHonoursRetryAfter: 429 is retried after exactly the Retry-After the service sent,
 // and the limiter holds every other request back for as long (Microsoft Learn, "Service protection
-// API limits": a client must wait Retry-After).
+// API limits": a client must wait Retry-After). MaxWait is above the 7 s asked, so the client
+// waits; TestMaxWait covers a Retry-After longer than MaxWait.
 func TestThrottledHonoursRetryAfter(t *testing.T) {
-	h := newHarness(t, func(o *dataverse.Options) { o.RequestsPerMinute = 600; o.Burst = 10 }, nil)
+	h := newHarness(t, func(o *dataverse.Options) { o.RequestsPerMinute = 600; o.Burst = 10; o.MaxWait = time.Minute }, nil)
 	ctx := context.Background()
 	h.emu.AddFault(emulator.Fault{Status: 429, Code: dataverse.CodeTooManyRequests, RetryAfter: 7, Count: 2, Message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds."})
 	h.clock.Reset()
@@ -94,23 +95,40 @@ func TestConcurrencyCap(t *testing.T) {
 	}
 }
 
-// TestServerErrorsRetried: 5xx are retried with exponential backoff, for reads and writes alike
-// (the service commits nothing on an error answer).
+// TestServerErrorsRetried: 5xx are retried with exponential backoff for calls that are safe to
+// resend; a create that met one is not resent (a gateway's 5xx may come after the service
+// committed) and answers ErrAnswerLost as well as ErrServer.
 func TestServerErrorsRetried(t *testing.T) {
 	h := newHarness(t, func(o *dataverse.Options) { o.BackoffBase = time.Second; o.BackoffMax = 8 * time.Second }, nil)
 	ctx := context.Background()
 	root := must(h.cl.RootBusinessUnit(ctx))
 	h.emu.AddFault(emulator.Fault{Method: "POST", PathContains: "roles", Status: 500, Code: "0x80040216", Message: "An unexpected error occurred.", Count: 1})
+	h.clock.Reset()
+	h.emu.ClearRequests()
+	_, err := h.cl.CreateRole(ctx, "Retried", root.ID, dataverse.InheritanceDirectUserBasicAndTeam)
+	var e *dataverse.Error
+	if !errors.Is(err, dataverse.ErrAnswerLost) || !errors.Is(err, dataverse.ErrServer) || !errors.As(err, &e) || e.StatusCode != 500 || e.Code != "0x80040216" {
+		t.Fatalf("a create answered 500: %v, want ErrAnswerLost and ErrServer with the *Error", err)
+	}
+	if n := h.requests("POST", "roles"); n != 1 || len(waitsOf(h.clock.Slept(), time.Millisecond)) != 0 {
+		t.Fatalf("create sent %d times with waits %v, want once and no wait", n, h.clock.Slept())
+	}
+	// This fault answered before doing anything, so the caller's look-up finds nothing and it
+	// creates the role again.
+	if _, err := h.cl.RoleByName(ctx, "Retried", root.ID); !errors.Is(err, dataverse.ErrNotFound) {
+		t.Fatalf("look-up after the lost create: %v", err)
+	}
+	id := must(h.cl.CreateRole(ctx, "Retried", root.ID, dataverse.InheritanceDirectUserBasicAndTeam))
+
 	h.emu.AddFault(emulator.Fault{Method: "GET", PathContains: "roles(", Status: 503, Count: 3})
 	h.clock.Reset()
-	id := must(h.cl.CreateRole(ctx, "Retried", root.ID, dataverse.InheritanceDirectUserBasicAndTeam))
 	must(h.cl.GetRole(ctx, id))
 	waits := waitsOf(h.clock.Slept(), time.Millisecond)
-	if len(waits) != 4 {
-		t.Fatalf("waits %v, want 4 backoffs", waits)
+	if len(waits) != 3 {
+		t.Fatalf("waits %v, want 3 backoffs", waits)
 	}
-	// Jitter keeps each wait in [d/2, d] for d = 1s, then 1s, 2s, 4s.
-	for i, d := range []time.Duration{time.Second, time.Second, 2 * time.Second, 4 * time.Second} {
+	// Jitter keeps each wait in [d/2, d] for d = 1s, 2s, 4s.
+	for i, d := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 		if waits[i] < d/2 || waits[i] > d {
 			t.Errorf("wait %d = %s, want within [%s, %s]", i, waits[i], d/2, d)
 		}
@@ -118,12 +136,12 @@ func TestServerErrorsRetried(t *testing.T) {
 	if roles := must(h.cl.ListRoles(ctx, root.ID)); len(roles) != 8 {
 		t.Fatalf("%d roles, want the 7 built-in ones and one created", len(roles))
 	}
-	if n := h.metricSum("dataverse_retries_total", nil); n != 4 {
-		t.Fatalf("retries metric %v, want 4", n)
+	if n := h.metricSum("dataverse_retries_total", nil); n != 3 {
+		t.Fatalf("retries metric %v, want 3", n)
 	}
-	// Retries run out: the last error comes back.
+	// Retries run out (or the next backoff is over MaxWait): the last error comes back.
 	h.emu.AddFault(emulator.Fault{Method: "GET", Status: 502, Count: 100})
-	if _, err := h.cl.WhoAmI(ctx); !errors.Is(err, dataverse.ErrServer) {
+	if _, err := h.cl.WhoAmI(ctx); !errors.Is(err, dataverse.ErrServer) || errors.Is(err, dataverse.ErrAnswerLost) {
 		t.Fatalf("after retries: %v", err)
 	}
 	h.emu.ClearFaults()
@@ -279,8 +297,8 @@ func TestAttemptTimeout(t *testing.T) {
 		t.Fatalf("WhoAmI sent %d times, want 2", n)
 	}
 	h.emu.AddFault(emulator.Fault{Method: "POST", PathContains: "roles", Latency: time.Second})
-	if _, err := h.cl.CreateRole(ctx, "Slow", root.ID, dataverse.InheritanceDirectUserBasicAndTeam); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("slow create: %v", err)
+	if _, err := h.cl.CreateRole(ctx, "Slow", root.ID, dataverse.InheritanceDirectUserBasicAndTeam); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dataverse.ErrAnswerLost) {
+		t.Fatalf("slow create: %v, want a deadline and ErrAnswerLost", err)
 	}
 	if n := h.requests("POST", "roles"); n != 1 {
 		t.Fatalf("create sent %d times, want 1", n)

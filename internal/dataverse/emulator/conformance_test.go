@@ -123,7 +123,7 @@ func TestCreateAnswers204WithEntityID(t *testing.T) {
 }
 
 // Microsoft Learn, "Perform conditional operations using the Web API": an If-Match that no longer
-// matches answers 412 with 0x80060882 (DESIGN.md "Sync target").
+// matches answers 412 with 0x80060882 (docs/design.md, "Sync target").
 func TestStaleIfMatch412(t *testing.T) {
 	f := newFixture(t, nil)
 	id := f.createRole("Auditor")
@@ -137,7 +137,7 @@ func TestStaleIfMatch412(t *testing.T) {
 	}
 }
 
-// DESIGN.md "Sync target": a missing record answers 404 0x80040217; a duplicate 0x80040237.
+// docs/design.md, "Sync target": a missing record answers 404 0x80040217; a duplicate 0x80040237.
 func TestNotFoundAndDuplicateCodes(t *testing.T) {
 	f := newFixture(t, nil)
 	f.createRole("Auditor")
@@ -243,7 +243,7 @@ func TestBearerRequired(t *testing.T) {
 	}
 }
 
-// DESIGN.md "Sync target": a new role already holds a few default privileges.
+// docs/design.md, "Sync target": a new role already holds a few default privileges.
 func TestNewRoleHoldsDefaultPrivileges(t *testing.T) {
 	f := newFixture(t, nil)
 	id := f.createRole("Fresh")
@@ -263,7 +263,7 @@ func TestNewRoleHoldsDefaultPrivileges(t *testing.T) {
 	}
 }
 
-// DESIGN.md "Sync target": one root business unit, carrying the organization's name (not "root"),
+// docs/design.md, "Sync target": one root business unit, carrying the organization's name (not "root"),
 // without parentbusinessunitid.
 func TestOneRootBusinessUnit(t *testing.T) {
 	f := newFixture(t, nil)
@@ -274,7 +274,7 @@ func TestOneRootBusinessUnit(t *testing.T) {
 	}
 }
 
-// DESIGN.md "Sync target": prv<Verb><SchemaName> privileges with their accessright bits (Read 1,
+// docs/design.md, "Sync target": prv<Verb><SchemaName> privileges with their accessright bits (Read 1,
 // Write 2, Append 4, AppendTo 16, Create 32, Delete 65536, Share 262144, Assign 524288), found
 // through privilegeobjecttypecodes; organization-owned tables have no Assign or Share; named
 // miscellaneous privileges exist.
@@ -316,8 +316,7 @@ func TestPrivilegeCatalogue(t *testing.T) {
 }
 
 // Records come back like a real record: @odata.etag, lookups as _x_value, many null columns
-// (Microsoft Learn, "Query data using the Web API"; DESIGN.md: "records come back with the many
-// extra fields a real record has").
+// (Microsoft Learn, "Query data using the Web API").
 func TestRecordsCarryExtraFields(t *testing.T) {
 	f := newFixture(t, nil)
 	a := f.do("GET", "systemusers?$filter=fullname%20eq%20'SYSTEM'", nil)
@@ -343,7 +342,7 @@ func TestRecordsCarryExtraFields(t *testing.T) {
 	}
 }
 
-// DESIGN.md "Sync target": interactive users arrive from Entra ID through addUser after a delay;
+// docs/design.md, "Sync target": interactive users arrive from Entra ID through addUser after a delay;
 // their isdisabled is Entra ID's (a PATCH answers 400); application users are created with POST
 // systemusers {applicationid} (accessmode 4, enabled) and disabled with a PATCH.
 func TestUsersFromEntraAndApplicationUsers(t *testing.T) {
@@ -447,8 +446,9 @@ func TestServiceProtectionLimits(t *testing.T) {
 	}
 }
 
-// Issue 11: injected faults for the operator's resilience: a 5xx, a dropped connection (before or after the
-// write), latency; the request log records each.
+// Issue 11: injected faults for the operator's resilience: a 5xx (before or after the write), a
+// dropped connection (before or after the write), latency; the request log records each, and
+// what the emulator did behind a replaced answer.
 func TestFaultInjection(t *testing.T) {
 	f := newFixture(t, nil)
 	post := func(path string, body any) int {
@@ -475,6 +475,17 @@ func TestFaultInjection(t *testing.T) {
 	if a := f.do("GET", "roles?$filter=name%20eq%20'Lost%20answer'", nil); len(a.body["value"].([]any)) != 1 {
 		t.Fatalf("the write behind a dropped answer was not done: %s", a.raw)
 	}
+	// A gateway's 502 after the service made the record (configured through the control
+	// endpoint, as a demo or an out-of-process test would).
+	if s := post("/_emulator/faults", map[string]any{"method": "POST", "pathContains": "roles", "status": 502, "message": "Bad Gateway", "after": true}); s != 204 {
+		t.Fatalf("add fault: %d", s)
+	}
+	if a := f.do("POST", "roles", map[string]any{"name": "Made then 502", "businessunitid@odata.bind": "/businessunits(" + f.rootBU() + ")"}); a.status != 502 || a.header.Get("OData-EntityId") != "" {
+		t.Fatalf("502 after: got %d %v", a.status, a.header)
+	}
+	if a := f.do("GET", "roles?$filter=name%20eq%20'Made%20then%20502'", nil); len(a.body["value"].([]any)) != 1 {
+		t.Fatalf("the write behind a 502 was not done: %s", a.raw)
+	}
 	f.emu.AddFault(Fault{Method: "POST", PathContains: "roles", Drop: true})
 	if a := f.do("POST", "roles", map[string]any{"name": "Never", "businessunitid@odata.bind": "/businessunits(" + f.rootBU() + ")"}); a.status != -1 {
 		t.Fatalf("dropped before: got an answer %d", a.status)
@@ -488,14 +499,18 @@ func TestFaultInjection(t *testing.T) {
 	if time.Since(start) < 30*time.Millisecond {
 		t.Fatal("latency not injected")
 	}
-	var statuses []int
+	var statuses, applied []int
 	for _, r := range f.emu.Requests() {
 		if strings.Contains(r.Path, "WhoAmI") || r.Method == "POST" {
 			statuses = append(statuses, r.Status)
+			applied = append(applied, r.Applied)
 		}
 	}
-	if d := cmp.Diff([]int{503, 503, 200, -204, -1, 200}, statuses); d != "" {
+	if d := cmp.Diff([]int{503, 503, 200, -204, 502, -1, 200}, statuses); d != "" {
 		t.Fatalf("log statuses (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]int{0, 0, 0, 204, 204, 0, 0}, applied); d != "" {
+		t.Fatalf("log applied (-want +got):\n%s", d)
 	}
 }
 

@@ -96,7 +96,7 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // serveAdminAPI: POST …/environments/{id}/addUser?api-version=… {"objectId"} answers 200 at once;
 // the user appears in systemusers after EntraSyncDelay (the environment's, else the Config's), however
-// often addUser is asked again meanwhile (DESIGN.md "Sync target": interactive users
+// often addUser is asked again meanwhile (docs/design.md, "Sync target": interactive users
 // arrive from Entra ID after a delay).
 func (e *Emulator) serveAdminAPI(w http.ResponseWriter, r *http.Request, env *environment, rest string) {
 	if rest != "addUser" || r.Method != http.MethodPost {

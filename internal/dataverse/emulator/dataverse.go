@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Error codes (DESIGN.md "Sync target"; Microsoft Learn "Web service error codes").
+// Error codes (docs/design.md, "Sync target"; Microsoft Learn "Web service error codes").
 const (
 	codeNotFound      = "0x80040217"
 	codeDuplicate     = "0x80040237"
@@ -94,8 +94,9 @@ func (e *Emulator) serveDataverse(w http.ResponseWriter, r *http.Request, env *e
 	e.syncEntra(env, now)
 	caller := env.appUser(tok.clientID)
 	if caller == nil {
-		// An app registration without an application user in the environment (DESIGN.md: "the app
-		// registration must exist as an application user with a role in the environment").
+		// An app registration without an application user in the environment (docs/design.md,
+		// "Sync target": "the app registration must exist as an application user with a role in
+		// the environment").
 		writeError(w, http.StatusForbidden, codeNotInOrg, "The user is not a member of the organization.")
 		return
 	}
@@ -537,7 +538,7 @@ func (e *Emulator) update(w http.ResponseWriter, r *http.Request, env *environme
 	case "systemusers":
 		isApp := rec.str("applicationid") != ""
 		if _, ok := m["isdisabled"]; ok && !isApp {
-			// DESIGN.md "Sync target": a PATCH of isdisabled on an interactive user is refused (400).
+			// docs/design.md, "Sync target": a PATCH of isdisabled on an interactive user is refused (400).
 			return errf(http.StatusBadRequest, codeInvalidArg, msgInteractiveOff)
 		}
 		if mode := next.num("accessmode"); mode < 0 || mode > 5 || (isApp && mode != 4) {

@@ -1,8 +1,8 @@
 // Package emulator is an in-memory stand-in for the Dataverse Web API, the Power Platform admin
 // API's addUser and the Entra ID token endpoint, for tests, the demo and the benchmark. It follows
-// the service's documented behaviour (DESIGN.md "Sync target"; the conformance tests cite each
-// fact) and can misbehave on purpose: throttling, 5xx, latency, dropped connections, edits behind
-// the operator's back.
+// the service's documented behaviour (docs/design.md, "Sync target"; the conformance tests cite each
+// fact) and can misbehave on purpose: throttling, 5xx, latency, dropped connections (before or
+// after doing the request), a 5xx after doing it, edits behind the operator's back.
 //
 // Environments live under path prefixes: https://<host>/env/<name> is an environment URL, so an
 // out-of-process manager needs only that URL. The admin API is at https://<host>/providers/…,
@@ -70,7 +70,13 @@ type Limits struct {
 	ExecutionSeconds float64 `json:"executionSeconds"`
 }
 
-// Fault is a misbehaviour for the next Count requests that match it.
+// Fault is a misbehaviour for the next Count requests that match it. Queue one with AddFault or
+// POST /_emulator/faults (the JSON below), e.g. a create that is made and then answered 502, as a
+// gateway does when the service committed but answered late:
+//
+//	{"method":"POST","pathContains":"roles","status":502,"after":true}
+//
+// or made and then left without an answer: {"method":"POST","pathContains":"$ref","dropAfter":true}.
 type Fault struct {
 	Environment  string `json:"environment,omitempty"`  // empty: any
 	Method       string `json:"method,omitempty"`       // empty: any
@@ -82,9 +88,17 @@ type Fault struct {
 	Message    string        `json:"message,omitempty"`
 	RetryAfter int           `json:"retryAfterSeconds,omitempty"`
 	Drop       bool          `json:"drop,omitempty"`      // close the connection without an answer
-	DropAfter  bool          `json:"dropAfter,omitempty"` // do the request, then close without an answer
+	DropAfter  bool          `json:"dropAfter,omitempty"` // do the request, then close without an answer (Drop with After)
 	Latency    time.Duration `json:"latency,omitempty"`   // delay, then serve normally
+	// After, with Status or Drop: do the request first (a create is made, an association
+	// recorded), then answer Status instead of the request's own answer, or close the connection.
+	// Without it, Status and Drop are answered before anything is done. The log's Applied keeps
+	// the request's own status.
+	After bool `json:"after,omitempty"`
 }
+
+// applies says whether the fault lets the request be done and replaces its answer.
+func (f *Fault) applies() bool { return f.DropAfter || (f.After && (f.Drop || f.Status != 0)) }
 
 // LoggedRequest is one entry of the request log.
 type LoggedRequest struct {
@@ -93,6 +107,9 @@ type LoggedRequest struct {
 	Method      string    `json:"method"`
 	Path        string    `json:"path"`
 	Status      int       `json:"status"` // 0: not answered yet; negative: dropped (-1 before, -status after doing the request)
+	// Applied: for a fault with After (or DropAfter), the status of the request the emulator did
+	// before it answered the fault's Status or dropped the connection; 0 otherwise.
+	Applied int `json:"applied,omitempty"`
 }
 
 type token struct {
@@ -234,7 +251,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		f = e.randomFault()
 	}
-	if f != nil {
+	if f != nil && !f.applies() {
 		switch {
 		case f.Drop:
 			rec.status = -1
@@ -294,7 +311,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	var out http.ResponseWriter = rec
 	var held *discard
-	if f != nil && f.DropAfter {
+	if f != nil && f.applies() {
 		held = &discard{h: http.Header{}}
 		out = held
 	}
@@ -303,11 +320,27 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	} else {
 		e.serveDataverse(out, r, env, rest, tok)
 	}
-	if held != nil {
-		rec.status = -held.status
+	if held == nil {
+		return
+	}
+	// The request was done; its answer is replaced.
+	applied := held.status
+	if applied == 0 {
+		applied = http.StatusOK
+	}
+	e.mu.Lock()
+	entry.Applied = applied
+	e.mu.Unlock()
+	if f.Drop || f.DropAfter {
+		rec.status = -applied
 		logIt()
 		dropConnection(w)
+		return
 	}
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfter))
+	}
+	writeError(rec, f.Status, f.Code, f.Message)
 }
 
 // splitAPIPath: /env/<name>/api/data/v9.2/<rest> or the admin API's

@@ -59,7 +59,7 @@ func formatGUID(b []byte) string {
 	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
 }
 
-// Access rights (privilege.accessright), DESIGN.md "Sync target".
+// Access rights (privilege.accessright), docs/design.md, "Sync target".
 const (
 	rightRead     = 1
 	rightWrite    = 2
@@ -111,8 +111,8 @@ var miscPrivileges = []string{
 }
 
 // defaultRolePrivileges are what a new role already holds at Global: SDK message and plug-in reads
-// and the legacy SharePoint integration (observed on the real service; DESIGN.md: "A new role
-// already holds a few default privileges").
+// and the legacy SharePoint integration (observed on the real service; docs/design.md, "Sync
+// target": "A new role already holds a few default privileges").
 var defaultRolePrivileges = []string{
 	"prvReadSdkMessage", "prvReadSdkMessageProcessingStep", "prvReadSdkMessageProcessingStepImage",
 	"prvReadPluginAssembly", "prvReadPluginType", "prvReadSharePointData", "prvWriteSharePointData",
@@ -157,7 +157,7 @@ func buildCatalog() *catalog {
 
 var theCatalog = buildCatalog()
 
-// Depths: Basic 0, Local 1, Deep 2, Global 3 (DESIGN.md "Sync target").
+// Depths: Basic 0, Local 1, Deep 2, Global 3 (docs/design.md, "Sync target").
 var depthNames = []string{"Basic", "Local", "Deep", "Global"}
 
 // commonExtras are fields every record carries, null or not, so the client meets what a real
@@ -306,7 +306,7 @@ func newEnvironment(cfg EnvironmentConfig, now time.Time, operatorAppID string) 
 			}, now)
 		}
 	}
-	// One root business unit named after the organization, not "root" (DESIGN.md "Sync target").
+	// One root business unit named after the organization, not "root" (docs/design.md, "Sync target").
 	e.rootBU = e.createBU(cfg.OrganizationName, "", now)
 	// The built-in roles every environment has; managed, so the operator adopts, never changes.
 	for _, name := range []string{"System Administrator", "System Customizer", "Basic User", "Environment Maker", "Salesperson", "Common Data Service User", "Delegate"} {

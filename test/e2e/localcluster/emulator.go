@@ -57,8 +57,8 @@ func (i EmulatorInfo) EnvironmentURL(name string) string {
 }
 
 // ManagerEnv is what a manager process needs to reach this emulator exactly as it would reach the
-// real service (DESIGN.md "Sync target"): trust its CA through Go's SSL_CERT_FILE and sign in at
-// its token endpoint through azidentity's AZURE_AUTHORITY_HOST.
+// real service (docs/design.md "Sync target"): trust its CA through Go's SSL_CERT_FILE and sign in
+// at its token endpoint through azidentity's AZURE_AUTHORITY_HOST.
 func (i EmulatorInfo) ManagerEnv() []string {
 	return []string{"SSL_CERT_FILE=" + i.CAFile, "AZURE_AUTHORITY_HOST=" + i.AuthorityHost}
 }
