@@ -99,6 +99,7 @@ func (r *EnvironmentReconciler) syncDataverse(ctx context.Context, env *accessv1
 	if !r.sync.targetOf(env) {
 		decide.RemoveSynced(&env.Status.Conditions)
 		env.Status.Dataverse = nil
+		r.sync.forget(kindEnvironment, client.ObjectKeyFromObject(env)) // a target removed
 		return acted{}
 	}
 	if desired == nil { // an invalid tree (EV2): nothing to sync; Ready says why

@@ -54,7 +54,9 @@ func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.P
 		}
 		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: u, kind: kindPlatformUser,
 			conditions: &u.Status.Conditions, record: &u.Status.Dataverse, desired: out.Desired, notSynced: out.NotSynced,
-			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.PlatformUser(ctx, t, out.Desired) }})
+			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
+				return dvsync.PlatformUser(ctx, t, out.Desired)
+			}})
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
 }

@@ -51,7 +51,9 @@ func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha
 		}
 		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: role, kind: kindSecurityRole,
 			conditions: &role.Status.Conditions, record: &role.Status.Dataverse, desired: out.Desired, notSynced: out.NotSynced,
-			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.SecurityRole(ctx, t, out.Desired) }})
+			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
+				return dvsync.SecurityRole(ctx, t, out.Desired)
+			}})
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
 }

@@ -52,11 +52,37 @@ const DefaultReconcileTimeout = 2 * time.Minute
 
 // SetupWithManager registers the field indexes and one reconciler per kind.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	_, err := Setup(mgr, opts)
+	return err
+}
+
+// Controllers is what Setup registered, for what the manager keeps in memory.
+type Controllers struct {
+	sync  *syncStep
+	teams *TeamReconciler
+}
+
+// StateSizes reports how many entries each in-memory map of the controllers holds: the sync's
+// outcomes and connections, the connector's limiters, the people asked from Entra ID, the group
+// teams' recount debounce and the wake-ups waiting for the Environment controller to start.
+// Every one returns to its size once the objects and environments it was about are gone.
+func (c *Controllers) StateSizes() map[string]int {
+	out := map[string]int{"teamRecounts": c.teams.recount.size(), "pendingWakeups": c.sync.wake.size()}
+	if c.sync.pool != nil {
+		for k, v := range c.sync.pool.Sizes() {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Setup is SetupWithManager returning the controllers it registered.
+func Setup(mgr ctrl.Manager, opts Options) (*Controllers, error) {
 	if err := registerIndexes(context.Background(), mgr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := registerUsersCollector(mgr.GetCache()); err != nil {
-		return err
+		return nil, err
 	}
 	timeout := opts.ReconcileTimeout
 	if timeout <= 0 {
@@ -65,6 +91,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, ReconciliationTimeout: timeout}
 	c := mgr.GetClient()
 	sync := &syncStep{pool: opts.Dataverse, now: opts.Now, wake: &wakeups{}}
+	teams := &TeamReconciler{Client: c, Recorder: mgr.GetEventRecorder("team-controller"), sync: sync}
 	for _, r := range []interface {
 		SetupWithManager(ctrl.Manager, controller.Options) error
 	}{
@@ -72,13 +99,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		&SecurityRoleReconciler{Client: c, Recorder: mgr.GetEventRecorder("securityrole-controller"), sync: sync},
 		&PlatformUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("platformuser-controller"), Now: opts.Now, sync: sync},
 		&ApplicationUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("applicationuser-controller"), sync: sync},
-		&TeamReconciler{Client: c, Recorder: mgr.GetEventRecorder("team-controller"), sync: sync},
+		teams,
 	} {
 		if err := r.SetupWithManager(mgr, copts); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return &Controllers{sync: sync, teams: teams}, nil
 }
 
 // registerUsersCollector registers the users gauge once per process: envtest suites start several

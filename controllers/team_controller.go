@@ -224,4 +224,3 @@ const (
 	groupRecount    = 5 * time.Second
 	groupRecountMax = time.Minute
 )
-

@@ -35,6 +35,12 @@ func (w *wakeups) add(key client.ObjectKey) {
 	w.pending[key] = true
 }
 
+func (w *wakeups) size() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
+
 // source is the controller's source of these wake-ups.
 func (w *wakeups) source() source.Source {
 	return source.Func(func(_ context.Context, q queue) error {

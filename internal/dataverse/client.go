@@ -73,6 +73,24 @@ func (c *Connector) limiterFor(key string) *limiter {
 	return l
 }
 
+// Forget drops what the connector keeps for an environment no longer synced — its limiter and
+// its metric series — so a manager that sees environments come and go does not grow. A client
+// still held for it keeps working with the limiter it has.
+func (cl *Client) Forget() {
+	c := cl.conn
+	c.mu.Lock()
+	delete(c.limiters, strings.ToLower(cl.base))
+	c.mu.Unlock()
+	c.metrics.forget(cl.label)
+}
+
+// Limiters is how many environments the connector keeps a limiter for.
+func (c *Connector) Limiters() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.limiters)
+}
+
 // Client talks to one Dataverse environment with one identity.
 type Client struct {
 	conn  *Connector

@@ -78,3 +78,13 @@ func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error)
 	}
 	return c, nil
 }
+
+// forget deletes an environment's series.
+func (m *metrics) forget(environment string) {
+	labels := prometheus.Labels{"environment": environment}
+	m.requests.DeletePartialMatch(labels)
+	m.latency.DeletePartialMatch(labels)
+	m.throttled.DeletePartialMatch(labels)
+	m.retries.DeletePartialMatch(labels)
+	m.wait.DeletePartialMatch(labels)
+}

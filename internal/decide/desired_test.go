@@ -120,7 +120,7 @@ func TestDesiredTeam(t *testing.T) {
 				Environment: prod(), Roles: stdRoles()},
 			want: &DesiredTeam{TeamName: "reviewers", Type: v1alpha1.TeamAccess, BusinessUnit: "root", Members: []DesiredMember{}}},
 		{name: "TM1 a group team's members are Entra ID's: none desired",
-			in: TeamInput{Team: team("g", groupTeam("grp")), Environment: prod(), Roles: stdRoles(), Users: usersOf(user("ada", groups("grp"), synced("u-ada")))},
+			in:   TeamInput{Team: team("g", groupTeam("grp")), Environment: prod(), Roles: stdRoles(), Users: usersOf(user("ada", groups("grp"), synced("u-ada")))},
 			want: &DesiredTeam{TeamName: "g", Type: v1alpha1.TeamAADSecurityGroup, Group: "grp", BusinessUnit: "root", HoldsRoles: true, Roles: []string{"sales"}}},
 	}
 	for _, c := range cases {

@@ -83,7 +83,6 @@ func Environment(in EnvironmentInput) EnvironmentOutcome {
 	return EnvironmentOutcome{Status: st, RequeueAfter: settle, Defer: deferred, Events: events, Desired: desiredEnvironment(env, in.Users)}
 }
 
-
 // onlySettling reports whether next differs from prev only by claims that are still settling:
 // the generation was already observed and every ledger has the same holders. Grants, releases and
 // waiters that cannot be granted (the limit is full, so nothing settles) are always written.

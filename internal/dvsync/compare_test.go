@@ -150,7 +150,7 @@ func TestCompareRole(t *testing.T) {
 				Privileges: append([]dataverse.RolePrivilege{{PrivilegeID: "p-delete", Depth: dataverse.DepthBasic}}, want...)},
 			changes: []Change{{Op: OpReplacePrivileges, Why: "privileges differ (0 missing or at another depth, 1 not decided)", Record: "r1", Privileges: want}}},
 		{name: "SR7 inheritance changed behind the back: set back", desired: custom,
-			obs: observedRole{Role: &dataverse.Role{ID: "r1", ETag: "e", IsInherited: dataverse.InheritanceTeamPrivilegesOnly}, BusinessUnitID: "bu", Desired: want, Privileges: want},
+			obs:     observedRole{Role: &dataverse.Role{ID: "r1", ETag: "e", IsInherited: dataverse.InheritanceTeamPrivilegesOnly}, BusinessUnitID: "bu", Desired: want, Privileges: want},
 			changes: []Change{{Op: OpSetInheritance, Why: "member's privilege inheritance is 0, decided 1", Record: "r1", ETag: "e", Inheritance: dataverse.InheritanceDirectUserBasicAndTeam}}},
 		{name: "a built-in role is adopted, never modified", desired: &decide.DesiredRole{RoleName: "System Administrator", BuiltIn: true},
 			obs: observedRole{Role: &dataverse.Role{ID: "sa", IsInherited: dataverse.InheritanceTeamPrivilegesOnly}, BusinessUnitID: "bu"}},

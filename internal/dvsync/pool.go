@@ -194,11 +194,22 @@ func (p *Pool) connect(ctx context.Context, c *connection, env *v1alpha1.Environ
 	return newTarget(env, now, c, p.EntraSyncWait), nil
 }
 
-// ForgetEnvironment drops what the pool keeps of an environment (deleted, or its target removed).
+// ForgetEnvironment drops what the pool keeps of an environment (deleted, or its target removed),
+// and the connector's limiter and metrics for its URL when no other environment uses it.
 func (p *Pool) ForgetEnvironment(namespace, name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	c := p.envs[envKey(namespace, name)]
 	delete(p.envs, envKey(namespace, name))
+	if c == nil || c.client == nil {
+		return
+	}
+	for _, other := range p.envs {
+		if other.client != nil && other.client.URL() == c.client.URL() {
+			return
+		}
+	}
+	c.client.Forget()
 }
 
 // Fresh returns the last outcome of an object's sync and the time left until it is due, when its
@@ -265,6 +276,9 @@ func (p *Pool) Sizes() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := map[string]int{"environments": len(p.envs), "synced": len(p.synced)}
+	if p.Connector != nil {
+		out["limiters"] = p.Connector.Limiters()
+	}
 	for _, c := range p.envs {
 		out["entraAdds"] += c.added.size()
 	}
