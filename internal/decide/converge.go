@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"context"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -83,99 +84,180 @@ func missingBuiltIns(s *Snapshot) []v1alpha1.SecurityRole {
 	return out
 }
 
-// round runs every decision once over the snapshot and reports whether any status changed.
+// round runs every decision once over the snapshot and reports whether any status changed. Each
+// kind reads, through the controllers' gatherers, the statuses the kinds before it have just
+// written in this round: environments, roles, users, application users, teams.
 func (s *Snapshot) round(now time.Time) bool {
+	// A snapshot's reads never fail: their errors are always nil.
+	ctx, r := context.Background(), newSnapshotReader(s)
 	changed := false
 	set := func(dst, next any) {
 		if !equality.Semantic.DeepEqual(dst, next) {
 			changed = true
 		}
 	}
-	envs := map[string]*v1alpha1.Environment{}
-	for i := range s.Environments {
-		envs[s.Environments[i].Name] = &s.Environments[i]
-	}
-	roles := Roles{}
-	for i := range s.Roles {
-		roles[s.Roles[i].Name] = &s.Roles[i]
-	}
-
 	for i := range s.Environments {
 		env := &s.Environments[i]
-		var users []v1alpha1.PlatformUser
-		for j := range s.Users {
-			if s.Users[j].Spec.EnvironmentName == env.Name {
-				users = append(users, s.Users[j])
-			}
-		}
-		var apps []v1alpha1.ApplicationUser
-		for j := range s.Apps {
-			if s.Apps[j].Spec.EnvironmentName == env.Name {
-				apps = append(apps, s.Apps[j])
-			}
-		}
-		next := Environment(EnvironmentInput{Environment: env, Users: users, Apps: apps, Now: now}).Status
+		in, _ := ReadEnvironment(ctx, r, env, now)
+		next := Environment(in).Status
 		set(env.Status, next)
 		env.Status = next
 	}
 	for i := range s.Roles {
-		r := &s.Roles[i]
-		env := envs[r.Spec.EnvironmentName]
-		in := SecurityRoleInput{Role: r, Environment: env}
-		if env != nil {
-			for j := range s.Roles {
-				if o := &s.Roles[j]; SameRoleName(r, o, env) && (in.Older == nil || Older(o, in.Older)) {
-					in.Older = o
-				}
-			}
-		}
+		role := &s.Roles[i]
+		in, _ := ReadSecurityRole(ctx, r, role)
 		next := SecurityRole(in).Status
-		set(r.Status, next)
-		r.Status = next
+		set(role.Status, next)
+		role.Status = next
 	}
-	oldestUser := oldestBy(s.Users, func(u *v1alpha1.PlatformUser) string { return UserKey(u) })
 	for i := range s.Users {
 		u := &s.Users[i]
-		in := PlatformUserInput{User: u, Environment: envs[u.Spec.EnvironmentName], Roles: roles, Teams: s.Teams, Now: now}
-		if o := oldestUser[UserKey(u)]; o.Name != u.Name {
-			in.Older = o
-		}
+		in, _ := ReadPlatformUser(ctx, r, u, now)
 		next := PlatformUser(in).Status
 		set(u.Status, next)
 		u.Status = next
 	}
-	oldestApp := oldestBy(s.Apps, func(a *v1alpha1.ApplicationUser) string { return ApplicationKey(a) })
 	for i := range s.Apps {
 		a := &s.Apps[i]
-		in := ApplicationUserInput{App: a, Environment: envs[a.Spec.EnvironmentName], Roles: roles}
-		if o := oldestApp[ApplicationKey(a)]; o.Name != a.Name {
-			in.Older = o
-		}
+		in, _ := ReadApplicationUser(ctx, r, a)
 		next := ApplicationUser(in).Status
 		set(a.Status, next)
 		a.Status = next
 	}
 	for i := range s.Teams {
 		t := &s.Teams[i]
-		next := Team(TeamInput{Team: t, Environment: envs[t.Spec.EnvironmentName], Roles: roles, Users: s.Users}).Status
+		in, _ := ReadTeam(ctx, r, t)
+		next := Team(in).Status
 		set(t.Status, next)
 		t.Status = next
 	}
 	return changed
 }
 
-// oldestBy maps each key to its oldest object: the one that keeps a contested name.
-func oldestBy[T any, P interface {
-	*T
-	metav1.Object
-}](items []T, key func(P) string) map[string]P {
-	out := map[string]P{}
-	for i := range items {
-		o := P(&items[i])
-		k := key(o)
-		if cur, ok := out[k]; !ok || Older(o, cur) {
-			out[k] = o
+// snapshotReader is a Reader over a Snapshot, in the role of the controllers' field indexes. Its
+// lookups are built once, from the specs, which a round does not change; they point into the
+// snapshot, so every read sees the statuses written so far. Lists keep the snapshot's order.
+type snapshotReader struct {
+	envs  map[nsKey]*v1alpha1.Environment
+	roles map[nsKey]*v1alpha1.SecurityRole
+	users map[nsKey]*v1alpha1.PlatformUser
+
+	usersByKey   map[nsKey][]*v1alpha1.PlatformUser
+	appsByKey    map[nsKey][]*v1alpha1.ApplicationUser
+	rolesByKey   map[nsKey][]*v1alpha1.SecurityRole
+	usersOf      map[nsKey][]*v1alpha1.PlatformUser
+	appsOf       map[nsKey][]*v1alpha1.ApplicationUser
+	teamsListing map[nsKey][]*v1alpha1.Team
+	groupTeams   map[nsKey][]*v1alpha1.Team
+	groupMembers map[nsKey][]*v1alpha1.PlatformUser
+}
+
+// nsKey is a lookup key within a namespace.
+type nsKey struct{ namespace, key string }
+
+func groupKey(environment, group string) string { return environment + "/" + group }
+
+func newSnapshotReader(s *Snapshot) *snapshotReader {
+	r := &snapshotReader{
+		envs: map[nsKey]*v1alpha1.Environment{}, roles: map[nsKey]*v1alpha1.SecurityRole{}, users: map[nsKey]*v1alpha1.PlatformUser{},
+		usersByKey: map[nsKey][]*v1alpha1.PlatformUser{}, appsByKey: map[nsKey][]*v1alpha1.ApplicationUser{},
+		rolesByKey: map[nsKey][]*v1alpha1.SecurityRole{}, usersOf: map[nsKey][]*v1alpha1.PlatformUser{},
+		appsOf: map[nsKey][]*v1alpha1.ApplicationUser{}, teamsListing: map[nsKey][]*v1alpha1.Team{},
+		groupTeams: map[nsKey][]*v1alpha1.Team{}, groupMembers: map[nsKey][]*v1alpha1.PlatformUser{},
+	}
+	for i := range s.Environments {
+		e := &s.Environments[i]
+		r.envs[nsKey{e.Namespace, e.Name}] = e
+	}
+	for i := range s.Roles {
+		o := &s.Roles[i]
+		r.roles[nsKey{o.Namespace, o.Name}] = o
+		add(r.rolesByKey, o.Namespace, RoleKey(o), o)
+	}
+	for i := range s.Users {
+		u := &s.Users[i]
+		r.users[nsKey{u.Namespace, u.Name}] = u
+		add(r.usersByKey, u.Namespace, UserKey(u), u)
+		add(r.usersOf, u.Namespace, u.Spec.EnvironmentName, u)
+		for _, g := range u.Spec.SecurityGroups {
+			add(r.groupMembers, u.Namespace, groupKey(u.Spec.EnvironmentName, g), u)
 		}
 	}
+	for i := range s.Apps {
+		a := &s.Apps[i]
+		add(r.appsByKey, a.Namespace, ApplicationKey(a), a)
+		add(r.appsOf, a.Namespace, a.Spec.EnvironmentName, a)
+	}
+	for i := range s.Teams {
+		t := &s.Teams[i]
+		for _, m := range t.Spec.Members {
+			add(r.teamsListing, t.Namespace, m, t)
+		}
+		if t.Spec.Group != "" {
+			add(r.groupTeams, t.Namespace, groupKey(t.Spec.EnvironmentName, t.Spec.Group), t)
+		}
+	}
+	return r
+}
+
+func add[T any](m map[nsKey][]*T, namespace, key string, o *T) {
+	k := nsKey{namespace, key}
+	m[k] = append(m[k], o)
+}
+
+// values copies the objects as they are now: a list read, like the cache's.
+func values[T any](m map[nsKey][]*T, namespace, key string) []T {
+	ptrs := m[nsKey{namespace, key}]
+	if len(ptrs) == 0 {
+		return nil
+	}
+	out := make([]T, len(ptrs))
+	for i, p := range ptrs {
+		out[i] = *p
+	}
 	return out
+}
+
+func (r *snapshotReader) Environment(_ context.Context, namespace, name string) (*v1alpha1.Environment, error) {
+	return r.envs[nsKey{namespace, name}], nil
+}
+
+func (r *snapshotReader) SecurityRole(_ context.Context, namespace, name string) (*v1alpha1.SecurityRole, error) {
+	return r.roles[nsKey{namespace, name}], nil
+}
+
+func (r *snapshotReader) PlatformUser(_ context.Context, namespace, name string) (*v1alpha1.PlatformUser, error) {
+	return r.users[nsKey{namespace, name}], nil
+}
+
+func (r *snapshotReader) UsersWithKey(_ context.Context, namespace, key string) ([]v1alpha1.PlatformUser, error) {
+	return values(r.usersByKey, namespace, key), nil
+}
+
+func (r *snapshotReader) AppsWithKey(_ context.Context, namespace, key string) ([]v1alpha1.ApplicationUser, error) {
+	return values(r.appsByKey, namespace, key), nil
+}
+
+func (r *snapshotReader) RolesWithKey(_ context.Context, namespace, key string) ([]v1alpha1.SecurityRole, error) {
+	return values(r.rolesByKey, namespace, key), nil
+}
+
+func (r *snapshotReader) UsersOf(_ context.Context, namespace, environment string) ([]v1alpha1.PlatformUser, error) {
+	return values(r.usersOf, namespace, environment), nil
+}
+
+func (r *snapshotReader) AppsOf(_ context.Context, namespace, environment string) ([]v1alpha1.ApplicationUser, error) {
+	return values(r.appsOf, namespace, environment), nil
+}
+
+func (r *snapshotReader) TeamsListing(_ context.Context, namespace, member string) ([]v1alpha1.Team, error) {
+	return values(r.teamsListing, namespace, member), nil
+}
+
+func (r *snapshotReader) GroupTeams(_ context.Context, namespace, environment, group string) ([]v1alpha1.Team, error) {
+	return values(r.groupTeams, namespace, groupKey(environment, group)), nil
+}
+
+func (r *snapshotReader) GroupMembers(_ context.Context, namespace, environment, group string) ([]v1alpha1.PlatformUser, error) {
+	return values(r.groupMembers, namespace, groupKey(environment, group)), nil
 }
