@@ -37,7 +37,7 @@ func (r *ApplicationUserReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 }
 
 func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alpha1.ApplicationUser) (decision, error) {
-	in, err := r.read(ctx, app)
+	in, err := decide.ReadApplicationUser(ctx, newCacheReader(r.Client), app)
 	if err != nil {
 		return decision{}, err
 	}
@@ -55,24 +55,6 @@ func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alp
 			}})
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
-}
-
-func (r *ApplicationUserReconciler) read(ctx context.Context, app *accessv1alpha1.ApplicationUser) (decide.ApplicationUserInput, error) {
-	in := decide.ApplicationUserInput{App: app}
-	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, app.Namespace, app.Spec.EnvironmentName); err != nil || in.Environment == nil {
-		return in, err
-	}
-	older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.ApplicationUserList{}, app, indexAppKey, decide.ApplicationKey(app), nil)
-	if err != nil {
-		return in, err
-	}
-	if older != nil {
-		in.Older = older.(*accessv1alpha1.ApplicationUser)
-		return in, nil
-	}
-	in.Roles, err = rolesNamed(ctx, r.Client, app.Namespace, app.Spec.SecurityRoles)
-	return in, err
 }
 
 // reconcileDelete removes the application user's record when its environment deletes records.

@@ -97,3 +97,11 @@ func getShared[T any, P interface {
 	}
 	return &obj, nil
 }
+
+// shared reads an object or a list from the informer cache without copying it: what it returns
+// is the cache's own data and must never be written. The reads feed decisions, which never write
+// their inputs (decide's tests check every table case with untouched), and the watch handlers,
+// which read names. Only the reconciled object itself is copied, since its status is set.
+// Copying every dependency was most of the manager's allocations: a user's reconcile copied its
+// Environment's whole ledger, and an Environment's copied all its users.
+const shared = client.UnsafeDisableDeepCopy

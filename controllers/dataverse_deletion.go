@@ -56,7 +56,7 @@ func (s *syncStep) deleteInDataverse(ctx context.Context, c client.Client, obj c
 	if !controllerutil.ContainsFinalizer(obj, DataverseFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	env, err := environmentOf(ctx, c, obj.GetNamespace(), envName)
+	env, err := newCacheReader(c).Environment(ctx, obj.GetNamespace(), envName)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -59,7 +59,7 @@ func (r *EnvironmentReconciler) scaffold() scaffold[accessv1alpha1.Environment, 
 }
 
 func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.Environment) (decision, error) {
-	in, err := r.read(ctx, env)
+	in, err := decide.ReadEnvironment(ctx, newCacheReader(r.Client), env, now(r.Now))
 	if err != nil {
 		return decision{}, err
 	}
@@ -75,20 +75,6 @@ func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.
 		observeEnvironment(env)
 		return a, nil
 	}}, nil
-}
-
-func (r *EnvironmentReconciler) read(ctx context.Context, env *accessv1alpha1.Environment) (decide.EnvironmentInput, error) {
-	in := decide.EnvironmentInput{Environment: env, Now: now(r.Now)}
-	var users accessv1alpha1.PlatformUserList
-	if err := r.List(ctx, &users, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}, shared); err != nil {
-		return in, err
-	}
-	var apps accessv1alpha1.ApplicationUserList
-	if err := r.List(ctx, &apps, client.InNamespace(env.Namespace), client.MatchingFields{indexEnvironment: env.Name}, shared); err != nil {
-		return in, err
-	}
-	in.Users, in.Apps = users.Items, apps.Items
-	return in, nil
 }
 
 // syncDataverse applies the environment's business units to Dataverse and records what it

@@ -200,18 +200,3 @@ func objectsOf(list client.ObjectList) []client.Object {
 	}
 	return out
 }
-
-// claimedBefore returns an object of list's kind whose index field has value, that is not self,
-// passes keep (nil: all do) and is older than self: the older object keeps a contested name
-// (userName, applicationId, roleName), whatever order they were applied in.
-func claimedBefore(ctx context.Context, c client.Reader, list client.ObjectList, self client.Object, field, value string, keep func(client.Object) bool) (client.Object, error) {
-	if err := c.List(ctx, list, client.InNamespace(self.GetNamespace()), client.MatchingFields{field: value}, shared); err != nil {
-		return nil, err
-	}
-	for _, o := range objectsOf(list) {
-		if o.GetName() != self.GetName() && (keep == nil || keep(o)) && decide.Older(o, self) {
-			return o, nil
-		}
-	}
-	return nil, nil
-}

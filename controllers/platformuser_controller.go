@@ -42,7 +42,7 @@ func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request
 const kindPlatformUser = "PlatformUser"
 
 func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.PlatformUser) (decision, error) {
-	in, err := r.read(ctx, u)
+	in, err := decide.ReadPlatformUser(ctx, newCacheReader(r.Client), u, now(r.Now))
 	if err != nil {
 		return decision{}, err
 	}
@@ -59,29 +59,6 @@ func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.P
 			}})
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
-}
-
-// read gathers what the user's decision needs: its environment, an older user with its name, its
-// teams and every role it may hold.
-func (r *PlatformUserReconciler) read(ctx context.Context, u *accessv1alpha1.PlatformUser) (decide.PlatformUserInput, error) {
-	in := decide.PlatformUserInput{User: u, Now: now(r.Now)}
-	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, u.Namespace, u.Spec.EnvironmentName); err != nil || in.Environment == nil {
-		return in, err
-	}
-	older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.PlatformUserList{}, u, indexUserKey, decide.UserKey(u), nil)
-	if err != nil || older != nil {
-		if older != nil {
-			in.Older = older.(*accessv1alpha1.PlatformUser)
-		}
-		return in, err
-	}
-	if in.Teams, err = teamsOf(ctx, r.Client, u); err != nil {
-		return in, err
-	}
-	builtIns := []string{accessv1alpha1.SystemAdministratorRoleName(in.Environment.Name), accessv1alpha1.StubDefaultRoleName(in.Environment.Name, in.Environment.Spec.Product)}
-	in.Roles, err = rolesNamed(ctx, r.Client, u.Namespace, u.Spec.SecurityRoles, builtIns, teamRoleNames(in.Teams))
-	return in, err
 }
 
 func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {

@@ -37,7 +37,7 @@ func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 }
 
 func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha1.SecurityRole) (decision, error) {
-	in, err := r.read(ctx, role)
+	in, err := decide.ReadSecurityRole(ctx, newCacheReader(r.Client), role)
 	if err != nil {
 		return decision{}, err
 	}
@@ -56,22 +56,6 @@ func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha
 			}})
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
-}
-
-func (r *SecurityRoleReconciler) read(ctx context.Context, role *accessv1alpha1.SecurityRole) (decide.SecurityRoleInput, error) {
-	in := decide.SecurityRoleInput{Role: role}
-	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, role.Namespace, role.Spec.EnvironmentName); err != nil || in.Environment == nil {
-		return in, err
-	}
-	sameName := func(o client.Object) bool {
-		return decide.SameRoleName(role, o.(*accessv1alpha1.SecurityRole), in.Environment)
-	}
-	older, err := claimedBefore(ctx, r.Client, &accessv1alpha1.SecurityRoleList{}, role, indexRoleKey, decide.RoleKey(role), sameName)
-	if older != nil {
-		in.Older = older.(*accessv1alpha1.SecurityRole)
-	}
-	return in, err
 }
 
 // reconcileDelete removes a custom role's record when its environment deletes records.

@@ -76,6 +76,9 @@ var _ = AfterSuite(func() {
 
 var managerRuns atomic.Int32
 
+// runningControllers are the controllers of the manager startManager runs, for their state sizes.
+var runningControllers *controllers.Controllers
+
 // startManager runs a manager with every controller, as main.go does, and returns a function
 // that stops it and waits until it has stopped.
 func startManager() func() {
@@ -87,7 +90,9 @@ func startManager() func() {
 		Controller: config.Controller{SkipNameValidation: &skipNameValidation},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.SetupWithManager(mgr, controllers.Options{MaxConcurrentReconciles: 4, Dataverse: dataversePool(mgr.GetAPIReader())})).To(Succeed())
+	running, err := controllers.Setup(mgr, controllers.Options{MaxConcurrentReconciles: 4, Dataverse: dataversePool(mgr.GetAPIReader())})
+	Expect(err).NotTo(HaveOccurred())
+	runningControllers = running
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -46,7 +45,7 @@ func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 }
 
 func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) (decision, error) {
-	in, err := r.read(ctx, team)
+	in, err := decide.ReadTeam(ctx, newCacheReader(r.Client), team)
 	if err != nil {
 		return decision{}, err
 	}
@@ -65,19 +64,6 @@ func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) 
 			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.Team(ctx, t, out.Desired) }})
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
-}
-
-func (r *TeamReconciler) read(ctx context.Context, team *accessv1alpha1.Team) (decide.TeamInput, error) {
-	in := decide.TeamInput{Team: team}
-	var err error
-	if in.Environment, err = environmentOf(ctx, r.Client, team.Namespace, team.Spec.EnvironmentName); err != nil || in.Environment == nil {
-		return in, err
-	}
-	if in.Roles, err = rolesNamed(ctx, r.Client, team.Namespace, team.Spec.SecurityRoles); err != nil {
-		return in, err
-	}
-	in.Users, err = r.candidates(ctx, team)
-	return in, err
 }
 
 // reconcileDelete removes the team's record when its environment deletes records.
@@ -149,27 +135,6 @@ func (d *recountDebounce) hold(k client.ObjectKey, now time.Time) time.Duration 
 		return 0
 	}
 	return until.Sub(now)
-}
-
-// candidates are the users that may be members: the listed ones that exist, or for a group team
-// the users that list its group (TM1).
-func (r *TeamReconciler) candidates(ctx context.Context, team *accessv1alpha1.Team) ([]accessv1alpha1.PlatformUser, error) {
-	if team.Spec.Type.IsGroupTeam() {
-		var users accessv1alpha1.PlatformUserList
-		err := r.List(ctx, &users, client.InNamespace(team.Namespace), client.MatchingFields{indexUserGroups: groupKeyOf(team)}, shared)
-		return users.Items, err
-	}
-	var out []accessv1alpha1.PlatformUser
-	for _, name := range team.Spec.Members {
-		var u accessv1alpha1.PlatformUser
-		switch err := r.Get(ctx, client.ObjectKey{Namespace: team.Namespace, Name: name}, &u, shared); {
-		case err == nil:
-			out = append(out, u)
-		case !apierrors.IsNotFound(err):
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
