@@ -56,6 +56,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader so that only one manager writes.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's own namespace; required out of cluster).")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Reconciles that may run at once per kind.")
+	flag.DurationVar(&opts.ReconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout, "Deadline of one reconcile, Dataverse requests included.")
 	// Defaults from make bench (README): at 100/200 convergence matches the floor a bare client
 	// with the same limits sets; above it the API server, not the client, is the bound.
 	kubeQPS := flag.Float64("kube-api-qps", 100, "Queries per second to the API server, for all of the manager's clients together; 0 or less: unlimited.")
@@ -123,7 +124,8 @@ func main() {
 		setupLog.Error(err, "unable to set up the Dataverse client")
 		os.Exit(1)
 	}
-	// Credentials Secrets are read one by one, uncached: the manager never lists or watches Secrets.
+	// Credentials Secrets are read one by one, uncached, when an Environment syncs: the manager
+	// never lists or watches Secrets, and its objects share the Environment's connection.
 	opts.Dataverse = dvsync.NewPool(conn, controllers.SecretsFrom(mgr.GetAPIReader()))
 	if err := controllers.SetupWithManager(mgr, opts); err != nil {
 		setupLog.Error(err, "unable to set up controllers")

@@ -37,7 +37,7 @@ type acted struct {
 	write bool
 }
 
-// scaffold is the reconcile every kind shares (docs/design.md, "The sync contract"):
+// scaffold is the reconcile every kind shares (docs/design.md, "Sync contract"):
 // read → decide (pure) → act → write status. The status write is deferred, so it happens even
 // when acting fails, with the condition that says why; it is made only when the status differs.
 type scaffold[T any, P interface {

@@ -9,7 +9,7 @@ import (
 )
 
 // The desired external state: what a target (Dataverse) should hold for an object, decided with
-// its status and returned beside it (docs/design.md, "The sync contract"). A target's client
+// its status and returned beside it (docs/design.md, "Sync contract"). A target's client
 // compares it with what the target holds and writes the difference; it never reads conditions
 // or applies a rule, so everything it needs to know is here, in plain values.
 //

@@ -16,11 +16,7 @@ import (
 // Administrator), sets isdisabled as desired, and makes its direct roles the desired ones.
 func ApplicationUser(ctx context.Context, t *Target, name string, d *decide.DesiredApplicationUser) Result {
 	what := "application user " + name
-	buID := t.businessUnitID(d.BusinessUnit)
-	if buID == "" {
-		return t.outcome(Observation{Then: t.unitPending(d.BusinessUnit)}, what, nil)
-	}
-	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) {
+	return t.convergeIn(ctx, what, d.BusinessUnit, func(ctx context.Context, r Reader, buID string) (Observation, error) {
 		o, err := readApplicationUser(ctx, r, d, buID)
 		if err != nil {
 			return Observation{Record: o.record()}, err

@@ -1,4 +1,4 @@
-// Package dvsync applies decided state to Dataverse (docs/design.md, "The sync contract"). Each
+// Package dvsync applies decided state to Dataverse (docs/design.md, "Sync contract"). Each
 // kind's decision (internal/decide) returns the desired external state as a typed value; this
 // package only compares that value with what Dataverse holds and writes the difference. It reads
 // no condition and applies no rule.
@@ -194,6 +194,16 @@ func (t *Target) converge(ctx context.Context, what string, observe func(context
 			return t.outcome(obs, what, wrote)
 		}
 	}
+}
+
+// convergeIn is converge for a record of a business unit: it waits until the Environment's sync
+// has recorded the unit's id, then observes with it.
+func (t *Target) convergeIn(ctx context.Context, what, unit string, observe func(ctx context.Context, r Reader, buID string) (Observation, error)) Result {
+	buID := t.businessUnitID(unit)
+	if buID == "" {
+		return t.outcome(Observation{Then: pending("waiting for environment %s to sync business unit %s", t.Env.Name, unit)}, what, nil)
+	}
+	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) { return observe(ctx, r, buID) })
 }
 
 // outcome is the result of an observation whose changes are made (or none were needed).

@@ -110,8 +110,3 @@ func findUnit(units []dataverse.BusinessUnit, name, parentID string) string {
 func (t *Target) businessUnitID(name string) string {
 	return t.Env.Status.Dataverse.BusinessUnitID(name)
 }
-
-// unitPending is the outcome of an object whose business unit the Environment has not synced.
-func (t *Target) unitPending(name string) *Result {
-	return pending("waiting for environment %s to sync business unit %s", t.Env.Name, name)
-}

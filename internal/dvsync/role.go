@@ -17,11 +17,7 @@ import (
 // inheritance. Built-in roles are adopted by name and never modified.
 func SecurityRole(ctx context.Context, t *Target, d *decide.DesiredRole) Result {
 	what := "role " + d.RoleName
-	buID := t.businessUnitID(d.BusinessUnit)
-	if buID == "" {
-		return t.outcome(Observation{Then: t.unitPending(d.BusinessUnit)}, what, nil)
-	}
-	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) {
+	return t.convergeIn(ctx, what, d.BusinessUnit, func(ctx context.Context, r Reader, buID string) (Observation, error) {
 		o, err := readRole(ctx, r, t.catalogue, d, buID)
 		if err != nil {
 			return Observation{Record: o.record()}, err

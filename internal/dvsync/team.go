@@ -24,14 +24,10 @@ var teamTypes = map[v1alpha1.TeamType]dataverse.TeamType{
 // the desired ones (a group team's members come from Entra ID); and makes its roles exact.
 func Team(ctx context.Context, t *Target, d *decide.DesiredTeam) Result {
 	what := "team " + d.TeamName
-	buID := t.businessUnitID(d.BusinessUnit)
-	if buID == "" {
-		return t.outcome(Observation{Then: t.unitPending(d.BusinessUnit)}, what, nil)
-	}
 	if d.Type.IsGroupTeam() && !guid.MatchString(d.Group) {
 		return t.outcome(Observation{Then: conflict("spec.group is %q, but Dataverse finds a group team by its Entra group's object id: set spec.group to the group's object id (a GUID), and list the same id in its members' spec.securityGroups", d.Group)}, what, nil)
 	}
-	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) {
+	return t.convergeIn(ctx, what, d.BusinessUnit, func(ctx context.Context, r Reader, buID string) (Observation, error) {
 		o, err := readTeam(ctx, r, d, buID)
 		if err != nil {
 			return Observation{Record: o.record()}, err

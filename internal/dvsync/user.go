@@ -21,11 +21,7 @@ func PlatformUser(ctx context.Context, t *Target, d *decide.DesiredUser) Result 
 	if d.Stub {
 		return t.outcome(Observation{Record: &v1alpha1.DataverseRecord{}}, what+" (a stub: created by data import, not by the operator)", nil)
 	}
-	buID := t.businessUnitID(d.BusinessUnit)
-	if buID == "" {
-		return t.outcome(Observation{Then: t.unitPending(d.BusinessUnit)}, what, nil)
-	}
-	return t.converge(ctx, what, func(ctx context.Context, r Reader) (Observation, error) {
+	return t.convergeIn(ctx, what, d.BusinessUnit, func(ctx context.Context, r Reader, buID string) (Observation, error) {
 		o, err := readUser(ctx, r, d, buID)
 		if err != nil {
 			return Observation{Record: o.record()}, err
