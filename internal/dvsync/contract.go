@@ -171,8 +171,12 @@ func (t *Target) converge(ctx context.Context, what string, observe func(context
 		if err != nil {
 			return t.failed(err, what, last, wrote)
 		}
-		if len(obs.Changes) == 0 || round == maxRounds {
+		if len(obs.Changes) == 0 {
 			return t.outcome(obs, what, wrote)
+		}
+		if round == maxRounds {
+			return Result{Reason: v1alpha1.ReasonSyncConflict, Record: obs.Record, Environment: obs.Environment, RequeueAfter: t.interval(), Wrote: wrote,
+				Message: fmt.Sprintf("Dataverse does not keep what the operator writes to %s: after %d rounds it still differs: %s", what, maxRounds, whys(obs.Changes))}
 		}
 		w, ok := t.writer()
 		if !ok {
