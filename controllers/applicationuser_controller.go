@@ -31,7 +31,9 @@ func (r *ApplicationUserReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	return scaffold[accessv1alpha1.ApplicationUser, *accessv1alpha1.ApplicationUser]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status:   func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
-		onGone:   func(key client.ObjectKey) { r.sync.forget(kindApplicationUser, key) },
+		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
+			return r.sync.gone(ctx, r.Client, kindApplicationUser, key, appEnvironment, deleteApplicationUserRecord)
+		},
 		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
 }
@@ -59,15 +61,23 @@ func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alp
 
 // reconcileDelete removes the application user's record when its environment deletes records.
 func (r *ApplicationUserReconciler) reconcileDelete(ctx context.Context, app *accessv1alpha1.ApplicationUser) (ctrl.Result, error) {
-	return r.sync.deleteInDataverse(ctx, r.Client, app, app.Spec.EnvironmentName, func(ctx context.Context, _ *accessv1alpha1.Environment, t *dvsync.Target) error {
-		return dvsync.DeleteApplicationUser(ctx, t, recordID(app.Status.Dataverse), app.Spec.ApplicationID)
-	})
+	return r.sync.deleteInDataverse(ctx, r.Client, app, app.Spec.EnvironmentName, deleteApplicationUserRecord)
+}
+
+func appEnvironment(o client.Object) string { return o.(*accessv1alpha1.ApplicationUser).Spec.EnvironmentName }
+
+// deleteApplicationUserRecord deletes an application user's record, found by its id or its
+// application id.
+func deleteApplicationUserRecord(ctx context.Context, _ *accessv1alpha1.Environment, t *dvsync.Target, o client.Object) error {
+	app := o.(*accessv1alpha1.ApplicationUser)
+	return dvsync.DeleteApplicationUser(ctx, t, recordID(app.Status.Dataverse), app.Spec.ApplicationID)
 }
 
 func (r *ApplicationUserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.ApplicationUser{}).
+		Watches(&accessv1alpha1.ApplicationUser{}, r.sync.recordDeletions(kindApplicationUser)).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.ApplicationUserList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.ApplicationUserList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})

@@ -47,6 +47,8 @@ type syncStep struct {
 	now  func() time.Time
 	// wake reconciles an Environment when one of its objects was throttled, so it reports it.
 	wake *wakeups
+	// tombs are objects deleted while holding DataverseFinalizer, whose records are still to go.
+	tombs tombstones
 }
 
 // syncInput is one object's part in the step.
@@ -90,6 +92,9 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 	if !s.targetOf(in.env) {
 		decide.RemoveSynced(in.conditions)
 		*in.record = nil
+		if s != nil && s.pool != nil {
+			s.pool.ForgetObject(objectKey(in.kind, in.obj)) // a target removed
+		}
 		return 0, nil
 	}
 	if in.notSynced != "" {

@@ -47,9 +47,10 @@ func (r *EnvironmentReconciler) scaffold() scaffold[accessv1alpha1.Environment, 
 		client: r.Client, recorder: r.Recorder, decide: r.decide, onDelete: r.reconcileDelete,
 		// Held until nothing references the environment (EV4).
 		finalizer: EnvironmentFinalizer,
-		onGone: func(key client.ObjectKey) {
+		onGone: func(_ context.Context, key client.ObjectKey) (ctrl.Result, error) {
 			forgetEnvironment(key.Namespace, key.Name)
 			r.sync.forget(kindEnvironment, key)
+			return ctrl.Result{}, nil
 		},
 		status: func(e *accessv1alpha1.Environment) any { return e.Status },
 		// A ledger computed from a stale read is refused by the API server and recomputed, so two

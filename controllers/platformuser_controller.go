@@ -35,7 +35,10 @@ func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return scaffold[accessv1alpha1.PlatformUser, *accessv1alpha1.PlatformUser]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(u *accessv1alpha1.PlatformUser) any { return u.Status },
-		onGone: func(key client.ObjectKey) { r.sync.forget(kindPlatformUser, key) },
+		onGone: func(_ context.Context, key client.ObjectKey) (ctrl.Result, error) {
+			r.sync.forget(kindPlatformUser, key)
+			return ctrl.Result{}, nil
+		},
 	}.reconcile(ctx, req)
 }
 

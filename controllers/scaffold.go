@@ -53,8 +53,9 @@ type scaffold[T any, P interface {
 	status func(P) any
 	// onDelete handles an object being deleted; nil leaves it alone.
 	onDelete func(ctx context.Context, obj P) (ctrl.Result, error)
-	// onGone forgets what the reconciler keeps in memory about an object that no longer exists.
-	onGone func(key client.ObjectKey)
+	// onGone forgets what the reconciler keeps in memory about an object that no longer exists,
+	// and finishes what its deletion left (a record whose finalizer the API server skipped).
+	onGone func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error)
 	// optimisticLock refuses a status computed from a stale read (the Environment's ledger, EV1).
 	optimisticLock bool
 	// finalizer, when set, is added before anything is decided, so the decision and the status
@@ -66,7 +67,7 @@ func (s scaffold[T, P]) reconcile(ctx context.Context, req ctrl.Request) (res ct
 	obj := P(new(T))
 	if err := s.client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) && s.onGone != nil {
-			s.onGone(req.NamespacedName)
+			return s.onGone(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

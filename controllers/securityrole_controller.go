@@ -31,7 +31,9 @@ func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return scaffold[accessv1alpha1.SecurityRole, *accessv1alpha1.SecurityRole]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status:   func(role *accessv1alpha1.SecurityRole) any { return role.Status },
-		onGone:   func(key client.ObjectKey) { r.sync.forget(kindSecurityRole, key) },
+		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
+			return r.sync.gone(ctx, r.Client, kindSecurityRole, key, roleEnvironment, deleteRoleRecord)
+		},
 		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
 }
@@ -60,16 +62,23 @@ func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha
 
 // reconcileDelete removes a custom role's record when its environment deletes records.
 func (r *SecurityRoleReconciler) reconcileDelete(ctx context.Context, role *accessv1alpha1.SecurityRole) (ctrl.Result, error) {
-	return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, func(ctx context.Context, env *accessv1alpha1.Environment, t *dvsync.Target) error {
-		return dvsync.DeleteSecurityRole(ctx, t, recordID(role.Status.Dataverse), &decide.DesiredRole{
-			RoleName: role.DisplayRoleName(), BusinessUnit: decide.RoleBusinessUnit(role, env), BuiltIn: role.Spec.BuiltIn != ""})
-	})
+	return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, deleteRoleRecord)
+}
+
+func roleEnvironment(o client.Object) string { return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName }
+
+// deleteRoleRecord deletes a custom role's record, found by its id or its name in its unit.
+func deleteRoleRecord(ctx context.Context, env *accessv1alpha1.Environment, t *dvsync.Target, o client.Object) error {
+	role := o.(*accessv1alpha1.SecurityRole)
+	return dvsync.DeleteSecurityRole(ctx, t, recordID(role.Status.Dataverse), &decide.DesiredRole{
+		RoleName: role.DisplayRoleName(), BusinessUnit: decide.RoleBusinessUnit(role, env), BuiltIn: role.Spec.BuiltIn != ""})
 }
 
 func (r *SecurityRoleReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.SecurityRole{}).
+		Watches(&accessv1alpha1.SecurityRole{}, r.sync.recordDeletions(kindSecurityRole)).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.SecurityRoleList{} }, nil)).
 		// A role that gives up a contested name lets the next one take it (SR9).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {

@@ -67,7 +67,7 @@ type Controllers struct {
 // teams' recount debounce and the wake-ups waiting for the Environment controller to start.
 // Every one returns to its size once the objects and environments it was about are gone.
 func (c *Controllers) StateSizes() map[string]int {
-	out := map[string]int{"teamRecounts": c.teams.recount.size(), "pendingWakeups": c.sync.wake.size()}
+	out := map[string]int{"teamRecounts": c.teams.recount.size(), "pendingWakeups": c.sync.wake.size(), "tombstones": c.sync.tombs.size()}
 	if c.sync.pool != nil {
 		for k, v := range c.sync.pool.Sizes() {
 			out[k] = v

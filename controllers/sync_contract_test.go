@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -243,11 +242,9 @@ var _ = Describe("Sync contract: finalizers, unknown outcomes, Observe, credenti
 		}
 	})
 
-	// Known to fail: see knownBugs.
 	It("finalizer before create, deleted right after creation (the external-record finalizer comes first: an object deleted at any moment afterwards cannot leave an untracked record behind): under deletionPolicy Delete, roles, application users and Owner teams deleted right after they are created leave no record in Dataverse", func() {
-		if !knownBugs() {
-			Skip("known to fail: the API server may delete an object whose finalizer it has just added (kubernetes/kubernetes#77988), and the operator then leaves its record; SYNC_CONTRACT_KNOWN_BUGS=1 runs it")
-		}
+		// The API server may delete an object whose finalizer it has just added
+		// (kubernetes/kubernetes#77988): the operator deletes its record from the tombstone.
 		const env = "quick"
 		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage, withDeletionPolicy(accessv1alpha1.DeletionDelete))
 		create(e)
@@ -479,11 +476,7 @@ var _ = Describe("Sync contract: finalizers, unknown outcomes, Observe, credenti
 		fmt.Fprintf(GinkgoWriter, "state sizes: start %v, peak %v, after %v (in %s)\n", start, peak, stateSizes(), time.Since(began).Round(time.Second))
 	})
 
-	// Known to fail: see knownBugs.
 	It("an unknown outcome is looked up before it is retried, and a lookup that failed is not an absence: a person whose lookups Dataverse answers 429 is Synced False Throttled (or SyncPending), not AwaitingEntraSync, and no addUser is sent for it", func() {
-		if !knownBugs() {
-			Skip("known to fail: dvsync's readUser takes a failed lookup of a person for its absence (AwaitingEntraSync, and addUser is sent); SYNC_CONTRACT_KNOWN_BUGS=1 runs it")
-		}
 		const env = "lookup"
 		const oid = "7b9f3a1e-5c7d-4e2f-8a6b-1c2d3e4f5a6b"
 		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage)
@@ -574,9 +567,6 @@ var _ = Describe("Sync contract: finalizers, unknown outcomes, Observe, credenti
 		for _, o := range aObjs {
 			c := syncedCondition(o)
 			reasons[c]++
-			if _, person := o.(*accessv1alpha1.PlatformUser); person && !knownBugs() {
-				continue // a failed lookup of a person reads as its absence: see knownBugs
-			}
 			Expect(c).To(Or(Equal("False/"+accessv1alpha1.ReasonThrottled), Equal("False/"+accessv1alpha1.ReasonSyncPending)), o.GetName())
 		}
 		refused := 0
@@ -591,15 +581,6 @@ var _ = Describe("Sync contract: finalizers, unknown outcomes, Observe, credenti
 	})
 })
 
-// knownBugs says whether to run the checks that show a break of the sync contract the operator
-// has not fixed yet (SYNC_CONTRACT_KNOWN_BUGS=1); without it they are skipped, saying why:
-//   - the API server can report a finalizer added and then delete the object as if it had none
-//     (kubernetes/kubernetes#77988; its fix, kubernetes/kubernetes#129768, was reverted), after
-//     which the operator creates a record that nothing deletes;
-//   - dvsync's readUser takes a failed lookup of a person (a 429, a 5xx, no answer) for its
-//     absence: the person is reported AwaitingEntraSync, and with spec.entraObjectId addUser is
-//     sent on the strength of a read that failed.
-func knownBugs() bool { return os.Getenv("SYNC_CONTRACT_KNOWN_BUGS") != "" }
 
 // lastDeleted is the id of the last record of set a DELETE was sent for.
 func lastDeleted(dv, set string) string {

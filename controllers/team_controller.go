@@ -36,9 +36,9 @@ func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return scaffold[accessv1alpha1.Team, *accessv1alpha1.Team]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(t *accessv1alpha1.Team) any { return t.Status },
-		onGone: func(key client.ObjectKey) {
-			r.sync.forget(kindTeam, key)
+		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
 			r.recount.forget(key)
+			return r.sync.gone(ctx, r.Client, kindTeam, key, teamEnvironment, deleteTeamRecord)
 		},
 		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
@@ -68,17 +68,24 @@ func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) 
 
 // reconcileDelete removes the team's record when its environment deletes records.
 func (r *TeamReconciler) reconcileDelete(ctx context.Context, team *accessv1alpha1.Team) (ctrl.Result, error) {
-	return r.sync.deleteInDataverse(ctx, r.Client, team, team.Spec.EnvironmentName, func(ctx context.Context, env *accessv1alpha1.Environment, t *dvsync.Target) error {
-		bu := team.Status.BusinessUnit
-		if bu == "" {
-			bu = team.Spec.BusinessUnit
-		}
-		if bu == "" {
-			bu = env.RootBusinessUnit()
-		}
-		return dvsync.DeleteTeam(ctx, t, recordID(team.Status.Dataverse), &decide.DesiredTeam{
-			TeamName: team.DisplayTeamName(), Type: team.Spec.Type, Group: team.Spec.Group, BusinessUnit: bu})
-	})
+	return r.sync.deleteInDataverse(ctx, r.Client, team, team.Spec.EnvironmentName, deleteTeamRecord)
+}
+
+func teamEnvironment(o client.Object) string { return o.(*accessv1alpha1.Team).Spec.EnvironmentName }
+
+// deleteTeamRecord deletes a team's record, found by its id or its natural key (a group team's
+// group, another's name in its unit).
+func deleteTeamRecord(ctx context.Context, env *accessv1alpha1.Environment, t *dvsync.Target, o client.Object) error {
+	team := o.(*accessv1alpha1.Team)
+	bu := team.Status.BusinessUnit
+	if bu == "" {
+		bu = team.Spec.BusinessUnit
+	}
+	if bu == "" {
+		bu = env.RootBusinessUnit()
+	}
+	return dvsync.DeleteTeam(ctx, t, recordID(team.Status.Dataverse), &decide.DesiredTeam{
+		TeamName: team.DisplayTeamName(), Type: team.Spec.Type, Group: team.Spec.Group, BusinessUnit: bu})
 }
 
 // recountDebounce holds a group team's count-only status writes while users keep joining or
@@ -166,6 +173,7 @@ func (r *TeamReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.Team{}).
+		Watches(&accessv1alpha1.Team{}, r.sync.recordDeletions(kindTeam)).
 		Watches(&accessv1alpha1.Environment{}, environmentToDependents(c, func() client.ObjectList { return &accessv1alpha1.TeamList{} }, nil)).
 		Watches(&accessv1alpha1.SecurityRole{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsFor(ctx, c, &accessv1alpha1.TeamList{}, o.GetNamespace(), indexRoles, []string{o.GetName()}, client.ObjectKey{})

@@ -275,7 +275,7 @@ func (p *Pool) ThrottledUntil(env *v1alpha1.Environment, now time.Time) (time.Ti
 func (p *Pool) Sizes() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[string]int{"environments": len(p.envs), "synced": len(p.synced)}
+	out := map[string]int{"environments": len(p.envs), "synced": len(p.synced), "entraAdds": 0}
 	if p.Connector != nil {
 		out["limiters"] = p.Connector.Limiters()
 	}

@@ -63,11 +63,12 @@ func readUser(ctx context.Context, r Reader, d *decide.DesiredUser, buID string)
 	if o.User == nil && (err == nil || isNotFound(err)) {
 		o.User, err = r.UserByDomainName(ctx, d.UserName)
 	}
-	if isNotFound(err) || o.User == nil {
-		return observedUser{BusinessUnitID: buID}, nil
-	}
-	if err != nil {
+	// A lookup that failed is not an absence: only a NotFound (or no record) is.
+	if err != nil && !isNotFound(err) {
 		return o, err
+	}
+	if o.User == nil {
+		return observedUser{BusinessUnitID: buID}, nil
 	}
 	return o, readRoles(ctx, r, &o, o.User.ID, d.Roles, r.UserRoles)
 }
