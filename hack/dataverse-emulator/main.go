@@ -1,9 +1,12 @@
-// Command dataverse-emulator serves the Dataverse Web API emulator over TLS for a manager running
-// out of process (make emulator; see README "Running the emulator by hand").
+// Command dataverse-emulator serves the Dataverse Web API emulator, the admin API's addUser, an
+// Entra ID token endpoint and Microsoft Graph over one emulated tenant, over TLS, for a manager
+// running out of process (make emulator; see README.md here and the repository README "Running
+// the emulator by hand").
 //
-//	bin/dataverse-emulator --addr 127.0.0.1:8443 --ca-file /tmp/dv-ca.pem --environments contoso,fabrikam
+//	bin/dataverse-emulator --addr 127.0.0.1:8443 --ca-file /tmp/dv-ca.pem --environments contoso,fabrikam \
+//	  --entra-directory hack/dataverse-emulator/testdata/directory.json --entra-sync-interval 30s
 //	SSL_CERT_FILE=/tmp/dv-ca.pem AZURE_AUTHORITY_HOST=https://127.0.0.1:8443/ bin/manager \
-//	  --power-platform-api-url=https://127.0.0.1:8443 …
+//	  --power-platform-api-url=https://127.0.0.1:8443 --graph-url=https://127.0.0.1:8443/graph/v1.0 …
 package main
 
 import (
@@ -40,11 +43,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := flag.String("addr", "127.0.0.1:8443", "Address to listen on (port 0 picks a free one).")
 	caFile := flag.String("ca-file", "dataverse-emulator-ca.pem", "Where to write the CA certificate that signs the emulator's TLS certificate (give it to the manager as SSL_CERT_FILE).")
 	hosts := flag.String("hosts", "127.0.0.1,localhost,::1", "Comma-separated names and IPs the TLS certificate covers.")
-	envs := flag.String("environments", "contoso", "Comma-separated environments, each name[=environmentId[=organizationName]]; served at https://<addr>/env/<name>.")
+	envs := flag.String("environments", "contoso", "Comma-separated environments, each name[=environmentId[=organizationName[=securityGroupId]]]; served at https://<addr>/env/<name>. A security group (an object id of the tenant directory) lets only its direct members in.")
 	syncDelay := flag.Duration("entra-sync-delay", 5*time.Second, "How long after addUser a user appears in systemusers.")
-	latency := flag.Duration("latency", 0, "Delay added to every API request.")
-	failRate := flag.Float64("fail-rate", 0, "Fraction of API requests answered 503.")
-	throttleRate := flag.Float64("throttle-rate", 0, "Fraction of API requests answered 429 0x80072322 with Retry-After: 1.")
+	syncInterval := flag.Duration("entra-sync-interval", 0, "Period of Dataverse's background sync from Entra ID (each person's isdisabled, islicensed and profile follow the tenant directory); 0: only at addUser and POST /_emulator/entra-sync.")
+	directory := flag.String("entra-directory", "", "JSON file seeding the tenant directory served by Graph at https://<addr>/graph/v1.0: {\"subscribedSkus\":[…],\"users\":[…],\"groups\":[…],\"appPermissions\":{…}} (README.md here).")
+	graphLimits := flag.Bool("enforce-graph-limits", false, "Enforce Graph's write limit per app registration (429 with Retry-After).")
+	graphWrites := flag.Int("graph-limit-writes", 3000, "Graph writes per window per app registration when --enforce-graph-limits.")
+	graphWindow := flag.Duration("graph-limit-window", 150*time.Second, "The Graph write limit's sliding window.")
+	latency := flag.Duration("latency", 0, "Delay added to every API request (Dataverse, admin API, Graph).")
+	failRate := flag.Float64("fail-rate", 0, "Fraction of API requests answered 503 (Graph: each request inside a $batch on its own).")
+	throttleRate := flag.Float64("throttle-rate", 0, "Fraction of API requests answered 429 with Retry-After: 1 (Dataverse 0x80072322; Graph TooManyRequests).")
 	dropRate := flag.Float64("drop-rate", 0, "Fraction of API requests whose connection is closed without an answer.")
 	limits := flag.Bool("enforce-limits", false, "Enforce the service protection limits (429 with Retry-After and 0x80072322/0x80072326).")
 	perWindow := flag.Int("limit-requests", 6000, "Requests per window per environment when --enforce-limits.")
@@ -58,18 +66,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	cfg := emulator.Config{
-		EntraSyncDelay: *syncDelay, Latency: *latency, FailRate: *failRate, ThrottleRate: *throttleRate, DropRate: *dropRate,
+		EntraSyncDelay: *syncDelay, EntraSyncInterval: *syncInterval,
+		Latency: *latency, FailRate: *failRate, ThrottleRate: *throttleRate, DropRate: *dropRate,
 		Limits: emulator.Limits{Enforce: *limits, RequestsPerWindow: *perWindow, WindowSeconds: int(window.Seconds()), MaxConcurrent: *concurrent,
 			ExecutionSeconds: execution.Seconds()},
+		GraphLimits: emulator.GraphLimits{Enforce: *graphLimits, WritesPerWindow: *graphWrites, WindowSeconds: int(graphWindow.Seconds())},
 	}
 	for _, s := range splitList(*envs) {
-		parts := strings.SplitN(s, "=", 3)
+		parts := strings.SplitN(s, "=", 4)
 		ec := emulator.EnvironmentConfig{Name: parts[0]}
 		if len(parts) > 1 {
 			ec.EnvironmentID = parts[1]
 		}
 		if len(parts) > 2 {
 			ec.OrganizationName = parts[2]
+		}
+		if len(parts) > 3 {
+			ec.SecurityGroupID = parts[3]
 		}
 		cfg.Environments = append(cfg.Environments, ec)
 	}
@@ -82,6 +95,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.StaticTokens = splitList(*tokens)
 	emu := emulator.New(cfg)
+	if *directory != "" {
+		seed, err := emulator.ReadDirectorySeed(*directory)
+		if err != nil {
+			return fmt.Errorf("reading the Entra directory: %w", err)
+		}
+		if err := emu.SeedDirectory(*seed); err != nil {
+			return fmt.Errorf("seeding the Entra directory from %s: %w", *directory, err)
+		}
+	}
+	for _, ec := range cfg.Environments {
+		if ec.SecurityGroupID != "" {
+			if err := emu.SetSecurityGroup(ec.Name, ec.SecurityGroupID); err != nil {
+				return fmt.Errorf("environment %s: %w", ec.Name, err)
+			}
+		}
+	}
 
 	cert, caPEM, err := emulator.NewTLS(splitList(*hosts))
 	if err != nil {
@@ -98,20 +127,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	base := "https://" + ln.Addr().String()
 	// One JSON line first, for scripts; then the same for people.
-	info := map[string]any{"url": base, "caFile": *caFile, "authorityHost": base + "/", "powerPlatformApiUrl": base, "operatorClientId": emulator.OperatorApplicationID}
+	info := map[string]any{"url": base, "caFile": *caFile, "authorityHost": base + "/", "powerPlatformApiUrl": base,
+		"graphUrl": base + "/graph/v1.0", "operatorClientId": emulator.OperatorApplicationID}
 	var envInfo []map[string]string
 	for _, ec := range cfg.Environments {
-		envInfo = append(envInfo, map[string]string{"name": ec.Name, "url": base + "/env/" + ec.Name, "environmentId": emu.EnvironmentID(ec.Name)})
+		envInfo = append(envInfo, map[string]string{"name": ec.Name, "url": base + "/env/" + ec.Name, "environmentId": emu.EnvironmentID(ec.Name),
+			"securityGroupId": strings.ToLower(ec.SecurityGroupID)})
 	}
 	info["environments"] = envInfo
 	line, _ := json.Marshal(info)
 	fmt.Fprintln(stdout, string(line))
 	fmt.Fprintf(stderr, "dataverse emulator listening on %s (CA in %s)\n", base, *caFile)
 	for _, ei := range envInfo {
-		fmt.Fprintf(stderr, "  environment %s: url %s, environment id %s\n", ei["name"], ei["url"], ei["environmentId"])
+		fmt.Fprintf(stderr, "  environment %s: url %s, environment id %s", ei["name"], ei["url"], ei["environmentId"])
+		if sg := ei["securityGroupId"]; sg != "" {
+			fmt.Fprintf(stderr, ", security group %s", sg)
+		}
+		fmt.Fprintln(stderr)
 	}
 	fmt.Fprintf(stderr, "  login host: AZURE_AUTHORITY_HOST=%s/  (client id with an application user: %s)\n", base, emulator.OperatorApplicationID)
 	fmt.Fprintf(stderr, "  admin API: --power-platform-api-url=%s ; controls: %s/_emulator/state, /_emulator/requests, /_emulator/faults\n", base, base)
+	d := emu.Directory()
+	fmt.Fprintf(stderr, "  Graph: --graph-url=%s/graph/v1.0 (scope %s); tenant directory: %d users, %d groups, %d SKUs (%s/_emulator/directory)\n",
+		base, emulator.GraphScope, len(d.Users), len(d.Groups), len(d.SubscribedSkus), base)
 
 	go func() {
 		<-ctx.Done()

@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/accessplane/dataverse-access-operator/internal/webapi"
 )
 
 // AdminClient calls the Power Platform admin API (api.bap.microsoft.com) for the one thing the Web
 // API cannot do: bring an Entra ID user into an environment.
 type AdminClient struct {
-	t    transport
+	t    *webapi.Transport
 	base string
 }
 
@@ -25,8 +27,8 @@ func (c *Connector) Admin(cred azcore.TokenCredential) (*AdminClient, error) {
 	}
 	host := strings.ToLower(u.Host)
 	return &AdminClient{
-		t: transport{conn: c, cred: cred, scope: PowerPlatformAPIScope, lim: c.limiterFor("admin:" + host),
-			label: "admin:" + host, host: host},
+		t: c.engine.Transport(webapi.Endpoint{Key: "admin:" + host, Label: "admin:" + host, Name: host, Host: host,
+			Scope: PowerPlatformAPIScope, Cred: cred}),
 		base: strings.TrimRight(u.String(), "/"),
 	}, nil
 }
@@ -43,5 +45,5 @@ func (a *AdminClient) AddUser(ctx context.Context, environmentID, objectID strin
 		return fmt.Errorf("dataverse AddUser: bad environment id %q", environmentID)
 	}
 	u := a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + "/addUser?api-version=2023-06-01"
-	return a.t.do(ctx, &call{op: "AddUser", method: http.MethodPost, url: u, body: map[string]string{"objectId": objectID}})
+	return a.t.Do(ctx, &webapi.Call{Op: "AddUser", Method: http.MethodPost, URL: u, Body: map[string]string{"objectId": objectID}})
 }

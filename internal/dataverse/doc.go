@@ -1,6 +1,9 @@
 // Package dataverse is the operator's client of the Dataverse Web API (OData v4 at
 // <environment URL>/api/data/v9.2/) and of the one Power Platform admin API call it needs
-// (addUser). It holds no Kubernetes types.
+// (addUser). It holds no Kubernetes types. The HTTP machinery — tokens, the limiter per
+// environment, retries honouring Retry-After, MaxWait, lost answers, host pinning, metrics — is
+// internal/webapi's, shared with the Microsoft Graph client (internal/graph); this package names
+// the service (its errors, headers, metric names) and builds its URLs.
 //
 // Wiring: one Connector per manager (NewConnector with Options bound to flags by BindFlags, the
 // HTTP client from NewHTTPClient, and the manager's metrics registry), then per Environment a

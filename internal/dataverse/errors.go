@@ -1,12 +1,12 @@
 package dataverse
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/accessplane/dataverse-access-operator/internal/webapi"
 )
 
 // Service error codes the client and the emulator agree on (docs/design.md, "Sync target"; Microsoft
@@ -59,25 +59,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "dataverse %s", e.Operation)
-	if e.URL != "" {
-		fmt.Fprintf(&b, ": %s %s", e.Method, e.URL)
-	}
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, ": %d", e.StatusCode)
-	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, " %s", e.Code)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
-	}
-	return b.String()
+	return webapi.Describe("dataverse", e.Operation, e.Method, e.URL, e.StatusCode, e.Code, e.Message, e.RetryAfter)
 }
+
+// RetryHint is RetryAfter (webapi.RetryHinter).
+func (e *Error) RetryHint() time.Duration { return e.RetryAfter }
 
 // Is makes errors.Is(err, ErrNotFound) and friends work.
 func (e *Error) Is(target error) bool { return e.kind != nil && target == e.kind }
@@ -85,28 +71,26 @@ func (e *Error) Is(target error) bool { return e.kind != nil && target == e.kind
 // Unwrap exposes the sentinel.
 func (e *Error) Unwrap() error { return e.kind }
 
-// errorBody is the OData error shape: {"error":{"code":"0x…","message":"…"}}.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+// decodeError turns a failure of the shared transport into an *Error, and names the service's
+// code (the throttled metric's label). An answer's body is the OData error shape
+// {"error":{"code":"0x…","message":"…"}}; a 401 carries none.
+func decodeError(f *webapi.Failure) (error, string) {
+	e := &Error{Operation: f.Operation, Method: f.Method, URL: f.URL, StatusCode: f.StatusCode, RetryAfter: f.RetryAfter}
+	switch f.Cause {
+	case webapi.RateLimited:
+		e.Message, e.kind = f.Message, ErrRateLimited
+	case webapi.LoginRefused:
+		e.Message, e.kind = f.Message, ErrUnauthorized
+	default:
+		e.Code, e.Message = f.OData()
+		e.kind = classify(f.StatusCode, e.Code)
+	}
+	return e, e.Code
 }
 
-// decodeError turns a non-2xx response into an *Error. body may be empty (401 carries none).
-func decodeError(op string, req *http.Request, resp *http.Response, body []byte, now time.Time) *Error {
-	e := &Error{Operation: op, Method: req.Method, URL: redactURL(req), StatusCode: resp.StatusCode}
-	var eb errorBody
-	if json.Unmarshal(body, &eb) == nil {
-		e.Code, e.Message = eb.Error.Code, eb.Error.Message
-	}
-	if e.Message == "" && resp.StatusCode == http.StatusUnauthorized {
-		e.Message = resp.Header.Get("WWW-Authenticate")
-	}
-	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
-	e.kind = classify(resp.StatusCode, e.Code)
-	return e
-}
+// kinds are the sentinels of the statuses every service shares.
+var kinds = webapi.Kinds{NotFound: ErrNotFound, Throttled: ErrThrottled, Unauthorized: ErrUnauthorized, Forbidden: ErrForbidden,
+	BadRequest: ErrBadRequest, Server: ErrServer}
 
 // classify maps status and code to a sentinel. The code wins over the status where the service
 // uses one status for several meanings (a duplicate is 412 on an upsert and 400 or 409 elsewhere).
@@ -121,76 +105,17 @@ func classify(status int, code string) error {
 	case CodeTooManyRequests, CodeExecutionTime, CodeConcurrentRequests:
 		return ErrThrottled
 	}
-	switch {
-	case status == http.StatusNotFound:
-		return ErrNotFound
-	case status == http.StatusPreconditionFailed:
+	switch status {
+	case http.StatusPreconditionFailed:
 		return ErrPreconditionFailed
-	case status == http.StatusConflict:
+	case http.StatusConflict:
 		return ErrDuplicate
-	case status == http.StatusTooManyRequests:
-		return ErrThrottled
-	case status == http.StatusUnauthorized:
-		return ErrUnauthorized
-	case status == http.StatusForbidden:
-		return ErrForbidden
-	case status >= 500:
-		return ErrServer
-	case status >= 400:
-		return ErrBadRequest
 	}
-	return nil
-}
-
-// parseRetryAfter reads delta-seconds (what Dataverse sends) or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var secs float64
-	if _, err := fmt.Sscanf(v, "%g", &secs); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// redactURL drops the query, which can hold user names in a $filter, from error text.
-func redactURL(req *http.Request) string {
-	u := *req.URL
-	u.RawQuery = ""
-	return u.String()
+	return kinds.ByStatus(status)
 }
 
 // RetryAfter says how long to wait before the next request, for a reconciler's requeue after the
 // client gave up: the wait it would not spend under Options.MaxWait (a Retry-After, a backoff, the
 // limiter's), else the Retry-After the service sent with the last failure (a Throttled condition,
 // for one).
-func RetryAfter(err error) (time.Duration, bool) {
-	var l *retryLater
-	if errors.As(err, &l) && l.after > 0 {
-		return l.after, true
-	}
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		return e.RetryAfter, true
-	}
-	return 0, false
-}
-
-// retryLater is the last failure of a request whose next retry was not waited for because the
-// wait exceeded Options.MaxWait (or the context's deadline).
-type retryLater struct {
-	err   error
-	after time.Duration
-	bound time.Duration
-}
-
-func (l *retryLater) Error() string {
-	return fmt.Sprintf("%v (not retried by the client: the next try is due in %s, longer than the %s it may wait)", l.err, l.after, l.bound)
-}
-
-func (l *retryLater) Unwrap() error { return l.err }
+func RetryAfter(err error) (time.Duration, bool) { return webapi.RetryAfter(err) }

@@ -8,33 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// TestAuthorityHost: instance discovery is off exactly for login hosts that are not a public or
-// national cloud's, so MSAL never asks login.microsoftonline.com about the emulator.
-func TestAuthorityHost(t *testing.T) {
-	for _, tc := range []struct {
-		env, option     string
-		wantHost        string
-		wantNoDiscovery bool
-	}{
-		{"", "", "https://login.microsoftonline.com/", false},
-		{"https://login.microsoftonline.us/", "", "https://login.microsoftonline.us/", false},
-		{"https://127.0.0.1:8443", "", "https://127.0.0.1:8443/", true},
-		{"https://login.microsoftonline.com", "https://emulator.local:9443/", "https://emulator.local:9443/", true},
-		{"", "https://LOGIN.chinacloudapi.cn/", "https://LOGIN.chinacloudapi.cn/", false},
-	} {
-		t.Setenv("AZURE_AUTHORITY_HOST", tc.env)
-		host, off, err := CredentialOptions{AuthorityHost: tc.option}.authorityHost()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := cmp.Diff([]any{tc.wantHost, tc.wantNoDiscovery}, []any{host, off}); d != "" {
-			t.Errorf("env %q option %q (-want +got):\n%s", tc.env, tc.option, d)
-		}
-	}
-}
 
 // TestBindFlags: the flags the manager exposes, and the limits Validate holds them to.
 func TestBindFlags(t *testing.T) {
@@ -78,35 +52,6 @@ func TestBindFlags(t *testing.T) {
 		tc.tweak(&o)
 		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.name, err)
-		}
-	}
-}
-
-// TestMetricsRegisterTwice: a second connector on the same registry reuses the collectors.
-func TestMetricsRegisterTwice(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	a, err := NewConnector(DefaultOptions(), http.DefaultClient, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewConnector(DefaultOptions(), http.DefaultClient, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.metrics.requests != b.metrics.requests {
-		t.Fatal("second connector did not reuse the registered counter")
-	}
-}
-
-// TestParseRetryAfter: seconds (what Dataverse sends) and an HTTP date.
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"": 0, "7": 7 * time.Second, "0.5": 500 * time.Millisecond, "junk": 0,
-		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
-	} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("%q: %s, want %s", in, got, want)
 		}
 	}
 }

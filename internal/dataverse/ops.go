@@ -5,21 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
+
+	"github.com/accessplane/dataverse-access-operator/internal/webapi"
 )
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // checkIDs refuses anything but GUIDs where an id goes into a URL or a $filter.
-func checkIDs(op string, ids ...string) error {
-	for _, id := range ids {
-		if !guidRE.MatchString(id) {
-			return fmt.Errorf("dataverse %s: %q is not a GUID", op, id)
-		}
-	}
-	return nil
-}
+func checkIDs(op string, ids ...string) error { return webapi.CheckGUIDs("dataverse", op, ids...) }
 
 // notFound is the error of a query that matched nothing (the service answers 200 with no rows).
 func notFound(op, what string) error {
@@ -37,7 +29,7 @@ func one[T any](op, what string, rows []T) (*T, error) {
 }
 
 func (cl *Client) get(ctx context.Context, op, u string, out any) error {
-	return cl.transport().do(ctx, &call{op: op, method: http.MethodGet, url: u, idempotent: true, out: out})
+	return cl.t.Do(ctx, &webapi.Call{Op: op, Method: http.MethodGet, URL: u, Idempotent: true, Out: out})
 }
 
 func (cl *Client) filter(ctx context.Context, op, set, sel, filter string, out any) error {
@@ -82,7 +74,7 @@ func (cl *Client) UserByObjectID(ctx context.Context, objectID string) (*SystemU
 
 // UserByDomainName finds a user by UPN.
 func (cl *Client) UserByDomainName(ctx context.Context, upn string) (*SystemUser, error) {
-	var p page[SystemUser]
+	var p webapi.Page[SystemUser]
 	if err := cl.filter(ctx, "UserByDomainName", "systemusers", systemUserSelect, "domainname eq "+quote(upn), &p); err != nil {
 		return nil, err
 	}
@@ -95,7 +87,7 @@ func (cl *Client) UserByApplicationID(ctx context.Context, appID string) (*Syste
 	if err := checkIDs("UserByApplicationID", appID); err != nil {
 		return nil, err
 	}
-	var p page[SystemUser]
+	var p webapi.Page[SystemUser]
 	if err := cl.filter(ctx, "UserByApplicationID", "systemusers", systemUserSelect, "applicationid eq "+appID+" and deletedstate eq 0", &p); err != nil {
 		return nil, err
 	}
@@ -109,7 +101,7 @@ func (cl *Client) ListUsers(ctx context.Context, filter string) ([]SystemUser, e
 	if filter != "" {
 		params = append(params, "$filter", filter)
 	}
-	return list[SystemUser](ctx, cl.transport(), "ListUsers", cl.query("systemusers", params...), cl.conn.opts.PageSize)
+	return list[SystemUser](ctx, cl, "ListUsers", cl.query("systemusers", params...))
 }
 
 // ListNonInteractiveUsers reads the people in access mode 4: the ones the limit of seven counts
@@ -160,7 +152,7 @@ func (cl *Client) patch(ctx context.Context, op, path, etag string, body map[str
 	if etag == "" {
 		etag = "*"
 	}
-	return cl.transport().do(ctx, &call{op: op, method: http.MethodPatch, url: cl.api + path, body: body, ifMatch: etag, idempotent: true})
+	return cl.t.Do(ctx, &webapi.Call{Op: op, Method: http.MethodPatch, URL: cl.api + path, Body: body, Header: http.Header{"If-Match": {etag}}, Idempotent: true})
 }
 
 // DeleteApplicationUser deletes an application user; the service wants it disabled first.
@@ -172,7 +164,7 @@ func (cl *Client) delete(ctx context.Context, op, set, id string) error {
 	if err := checkIDs(op, id); err != nil {
 		return err
 	}
-	return cl.transport().do(ctx, &call{op: op, method: http.MethodDelete, url: cl.api + set + "(" + id + ")", idempotent: true})
+	return cl.t.Do(ctx, &webapi.Call{Op: op, Method: http.MethodDelete, URL: cl.api + set + "(" + id + ")", Idempotent: true})
 }
 
 // UserRoles lists the roles assigned directly to a user.
@@ -180,7 +172,7 @@ func (cl *Client) UserRoles(ctx context.Context, userID string) ([]Role, error) 
 	if err := checkIDs("UserRoles", userID); err != nil {
 		return nil, err
 	}
-	return list[Role](ctx, cl.transport(), "UserRoles", cl.query("systemusers("+userID+")/systemuserroles_association", "$select", roleSelect), cl.conn.opts.PageSize)
+	return list[Role](ctx, cl, "UserRoles", cl.query("systemusers("+userID+")/systemuserroles_association", "$select", roleSelect))
 }
 
 // --- roles ---
@@ -202,7 +194,7 @@ func (cl *Client) RoleByName(ctx context.Context, name, businessUnitID string) (
 	if err := checkIDs("RoleByName", businessUnitID); err != nil {
 		return nil, err
 	}
-	var p page[Role]
+	var p webapi.Page[Role]
 	if err := cl.filter(ctx, "RoleByName", "roles", roleSelect, "name eq "+quote(name)+" and _businessunitid_value eq "+businessUnitID, &p); err != nil {
 		return nil, err
 	}
@@ -218,7 +210,7 @@ func (cl *Client) ListRoles(ctx context.Context, businessUnitID string) ([]Role,
 		}
 		params = append(params, "$filter", "_businessunitid_value eq "+businessUnitID)
 	}
-	return list[Role](ctx, cl.transport(), "ListRoles", cl.query("roles", params...), cl.conn.opts.PageSize)
+	return list[Role](ctx, cl, "ListRoles", cl.query("roles", params...))
 }
 
 // CreateRole creates a role in a business unit; the service gives it a few default privileges,
@@ -258,8 +250,8 @@ func (cl *Client) ReplacePrivileges(ctx context.Context, roleID string, privs []
 		privs = []RolePrivilege{}
 	}
 	body := map[string]any{"Privileges": privs}
-	return cl.transport().do(ctx, &call{op: "ReplacePrivileges", method: http.MethodPost,
-		url: cl.api + "roles(" + roleID + ")/Microsoft.Dynamics.CRM.ReplacePrivilegesRole", body: body, idempotent: true})
+	return cl.t.Do(ctx, &webapi.Call{Op: "ReplacePrivileges", Method: http.MethodPost,
+		URL: cl.api + "roles(" + roleID + ")/Microsoft.Dynamics.CRM.ReplacePrivilegesRole", Body: body, Idempotent: true})
 }
 
 // RolePrivileges reads a role's privileges (function RetrieveRolePrivilegesRole).
@@ -282,7 +274,7 @@ func (cl *Client) RolePrivileges(ctx context.Context, roleID string) ([]RolePriv
 // privilegeobjecttypecodes (the privilege names carry the schema name, which the operator's API
 // does not know: webresource is prvReadWebResource).
 func (cl *Client) TablePrivileges(ctx context.Context, table string) (map[AccessRight]Privilege, error) {
-	var codes page[struct {
+	var codes webapi.Page[struct {
 		PrivilegeID string `json:"_privilegeid_value"`
 	}]
 	if err := cl.filter(ctx, "TablePrivileges", "privilegeobjecttypecodes", "_privilegeid_value", "objecttypecode eq "+quote(strings.ToLower(table)), &codes); err != nil {
@@ -298,7 +290,7 @@ func (cl *Client) TablePrivileges(ctx context.Context, table string) (map[Access
 		}
 		clauses = append(clauses, "privilegeid eq "+c.PrivilegeID)
 	}
-	privs, err := list[Privilege](ctx, cl.transport(), "TablePrivileges", cl.query("privileges", "$select", privilegeSelect, "$filter", strings.Join(clauses, " or ")), cl.conn.opts.PageSize)
+	privs, err := list[Privilege](ctx, cl, "TablePrivileges", cl.query("privileges", "$select", privilegeSelect, "$filter", strings.Join(clauses, " or ")))
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +312,7 @@ func (cl *Client) PrivilegesByName(ctx context.Context, names ...string) (map[st
 		for _, n := range names[start:end] {
 			clauses = append(clauses, "name eq "+quote(n))
 		}
-		privs, err := list[Privilege](ctx, cl.transport(), "PrivilegesByName", cl.query("privileges", "$select", privilegeSelect, "$filter", strings.Join(clauses, " or ")), cl.conn.opts.PageSize)
+		privs, err := list[Privilege](ctx, cl, "PrivilegesByName", cl.query("privileges", "$select", privilegeSelect, "$filter", strings.Join(clauses, " or ")))
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +342,7 @@ func (cl *Client) TeamByName(ctx context.Context, name, businessUnitID string) (
 	if err := checkIDs("TeamByName", businessUnitID); err != nil {
 		return nil, err
 	}
-	var p page[Team]
+	var p webapi.Page[Team]
 	if err := cl.filter(ctx, "TeamByName", "teams", teamSelect, "name eq "+quote(name)+" and _businessunitid_value eq "+businessUnitID, &p); err != nil {
 		return nil, err
 	}
@@ -362,7 +354,7 @@ func (cl *Client) TeamByGroup(ctx context.Context, groupObjectID string, mt Memb
 	if err := checkIDs("TeamByGroup", groupObjectID); err != nil {
 		return nil, err
 	}
-	var p page[Team]
+	var p webapi.Page[Team]
 	if err := cl.filter(ctx, "TeamByGroup", "teams", teamSelect, fmt.Sprintf("azureactivedirectoryobjectid eq %s and membershiptype eq %d", groupObjectID, mt), &p); err != nil {
 		return nil, err
 	}
@@ -409,7 +401,7 @@ func (cl *Client) TeamMembers(ctx context.Context, teamID string) ([]string, err
 	if err := checkIDs("TeamMembers", teamID); err != nil {
 		return nil, err
 	}
-	users, err := list[SystemUser](ctx, cl.transport(), "TeamMembers", cl.query("teams("+teamID+")/teammembership_association", "$select", "systemuserid"), cl.conn.opts.PageSize)
+	users, err := list[SystemUser](ctx, cl, "TeamMembers", cl.query("teams("+teamID+")/teammembership_association", "$select", "systemuserid"))
 	if err != nil {
 		return nil, err
 	}
@@ -446,8 +438,8 @@ func (cl *Client) members(ctx context.Context, op, action, teamID string, userID
 	for i, id := range userIDs {
 		members[i] = map[string]string{"@odata.type": "Microsoft.Dynamics.CRM.systemuser", "systemuserid": id}
 	}
-	return cl.transport().do(ctx, &call{op: op, method: http.MethodPost, url: cl.api + "teams(" + teamID + ")/Microsoft.Dynamics.CRM." + action,
-		body: map[string]any{"Members": members}, idempotent: true})
+	return cl.t.Do(ctx, &webapi.Call{Op: op, Method: http.MethodPost, URL: cl.api + "teams(" + teamID + ")/Microsoft.Dynamics.CRM." + action,
+		Body: map[string]any{"Members": members}, Idempotent: true})
 }
 
 // TeamRoles lists the roles a team holds.
@@ -455,14 +447,14 @@ func (cl *Client) TeamRoles(ctx context.Context, teamID string) ([]Role, error) 
 	if err := checkIDs("TeamRoles", teamID); err != nil {
 		return nil, err
 	}
-	return list[Role](ctx, cl.transport(), "TeamRoles", cl.query("teams("+teamID+")/teamroles_association", "$select", roleSelect), cl.conn.opts.PageSize)
+	return list[Role](ctx, cl, "TeamRoles", cl.query("teams("+teamID+")/teamroles_association", "$select", roleSelect))
 }
 
 // --- business units ---
 
 // RootBusinessUnit reads the one unit without a parent. It carries the organization's name.
 func (cl *Client) RootBusinessUnit(ctx context.Context) (*BusinessUnit, error) {
-	var p page[BusinessUnit]
+	var p webapi.Page[BusinessUnit]
 	if err := cl.filter(ctx, "RootBusinessUnit", "businessunits", businessUnitSelect, "_parentbusinessunitid_value eq null", &p); err != nil {
 		return nil, err
 	}
@@ -471,7 +463,7 @@ func (cl *Client) RootBusinessUnit(ctx context.Context) (*BusinessUnit, error) {
 
 // ListBusinessUnits reads every business unit.
 func (cl *Client) ListBusinessUnits(ctx context.Context) ([]BusinessUnit, error) {
-	return list[BusinessUnit](ctx, cl.transport(), "ListBusinessUnits", cl.query("businessunits", "$select", businessUnitSelect), cl.conn.opts.PageSize)
+	return list[BusinessUnit](ctx, cl, "ListBusinessUnits", cl.query("businessunits", "$select", businessUnitSelect))
 }
 
 // CreateBusinessUnit creates a unit under a parent.
@@ -513,16 +505,16 @@ func (cl *Client) associate(ctx context.Context, op, set, id, nav, roleID string
 	if err := checkIDs(op, id, roleID); err != nil {
 		return err
 	}
-	return cl.transport().do(ctx, &call{op: op, method: http.MethodPost, url: cl.api + set + "(" + id + ")/" + nav + "/$ref",
-		body: map[string]string{"@odata.id": cl.api + "roles(" + roleID + ")"}})
+	return cl.t.Do(ctx, &webapi.Call{Op: op, Method: http.MethodPost, URL: cl.api + set + "(" + id + ")/" + nav + "/$ref",
+		Body: map[string]string{"@odata.id": cl.api + "roles(" + roleID + ")"}})
 }
 
 func (cl *Client) disassociate(ctx context.Context, op, set, id, nav, roleID string) error {
 	if err := checkIDs(op, id, roleID); err != nil {
 		return err
 	}
-	return cl.transport().do(ctx, &call{op: op, method: http.MethodDelete,
-		url: cl.api + set + "(" + id + ")/" + nav + "/$ref?$id=" + escapeQuery(cl.api+"roles("+roleID+")"), idempotent: true})
+	return cl.t.Do(ctx, &webapi.Call{Op: op, Method: http.MethodDelete,
+		URL: cl.api + set + "(" + id + ")/" + nav + "/$ref?$id=" + webapi.EscapeQuery(cl.api+"roles("+roleID+")"), Idempotent: true})
 }
 
 // RetryConflict runs fn until it succeeds, fails with anything but ErrPreconditionFailed, or has

@@ -1,10 +1,11 @@
 package dataverse
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/accessplane/dataverse-access-operator/internal/webapi"
 )
 
 // DefaultPowerPlatformAPIURL is the admin API's public base URL.
@@ -25,7 +26,7 @@ type Options struct {
 	// Timeout bounds one attempt of one request (connect, send, wait, read the body).
 	Timeout time.Duration
 	// MaxRetries is how many times a retryable failure is retried (0: never). Which failures are
-	// retryable: see transport.do.
+	// retryable: see webapi.Transport.Do.
 	MaxRetries int
 	// BackoffBase and BackoffMax bound the exponential backoff between retries when the service
 	// gave no Retry-After.
@@ -59,8 +60,8 @@ func DefaultOptions() Options {
 	return Options{
 		Timeout:             30 * time.Second,
 		MaxRetries:          5,
-		BackoffBase:         500 * time.Millisecond,
-		BackoffMax:          30 * time.Second,
+		BackoffBase:         webapi.DefaultBackoffBase,
+		BackoffMax:          webapi.DefaultBackoffMax,
 		RequestsPerMinute:   1000,
 		Burst:               50,
 		MaxConcurrent:       16,
@@ -86,17 +87,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 // 6,000 requests per 5 minutes is allowed (the emulator and the benchmark have no such limit); the
 // real service then answers 429 and the client waits as told.
 func (o *Options) Validate() error {
+	if err := o.limits().Validate("dataverse", ServiceMaxConcurrent-1); err != nil {
+		return err
+	}
 	switch {
-	case o.Timeout <= 0:
-		return fmt.Errorf("dataverse timeout must be positive, got %s", o.Timeout)
-	case o.MaxWait < 0:
-		return fmt.Errorf("dataverse max wait must not be negative (0: no bound), got %s", o.MaxWait)
-	case o.MaxRetries < 0:
-		return fmt.Errorf("dataverse max retries must not be negative, got %d", o.MaxRetries)
-	case o.RequestsPerMinute <= 0:
-		return fmt.Errorf("dataverse requests per minute must be positive, got %d", o.RequestsPerMinute)
-	case o.MaxConcurrent <= 0 || o.MaxConcurrent >= ServiceMaxConcurrent:
-		return fmt.Errorf("dataverse max concurrent must be between 1 and %d, got %d", ServiceMaxConcurrent-1, o.MaxConcurrent)
 	case o.PageSize <= 0 || o.PageSize > 5000:
 		return fmt.Errorf("dataverse page size must be 1-5000, got %d", o.PageSize)
 	case o.PowerPlatformAPIURL == "":
@@ -105,46 +99,22 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// limits are the options the shared transport (internal/webapi) works with.
+func (o *Options) limits() webapi.Limits {
+	return webapi.Limits{Timeout: o.Timeout, MaxRetries: o.MaxRetries, BackoffBase: o.BackoffBase, BackoffMax: o.BackoffMax,
+		RequestsPerMinute: o.RequestsPerMinute, Burst: o.Burst, MaxConcurrent: o.MaxConcurrent, MaxWait: o.MaxWait, Clock: o.Clock}
+}
+
+// withDefaults fills what may be left zero (Burst, the backoff bounds, the clock).
 func (o *Options) withDefaults() Options {
 	c := *o
-	d := DefaultOptions()
-	if c.Burst <= 0 {
-		c.Burst = 1
-	}
-	if c.BackoffBase <= 0 {
-		c.BackoffBase = d.BackoffBase
-	}
-	if c.BackoffMax <= 0 {
-		c.BackoffMax = d.BackoffMax
-	}
-	if c.Clock == nil {
-		c.Clock = RealClock{}
-	}
+	l := o.limits().WithDefaults()
+	c.Burst, c.BackoffBase, c.BackoffMax, c.Clock = l.Burst, l.BackoffBase, l.BackoffMax, l.Clock
 	return c
 }
 
 // Clock is the client's time source: the limiter and the retry backoff wait through Sleep.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx is done, whichever is first.
-	Sleep(ctx context.Context, d time.Duration) error
-}
+type Clock = webapi.Clock
 
 // RealClock is wall-clock time.
-type RealClock struct{}
-
-func (RealClock) Now() time.Time { return time.Now() }
-
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+type RealClock = webapi.RealClock

@@ -195,6 +195,128 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		if decode(&privs) {
 			reply(nil, e.SetRolePrivileges(parts[1], parts[3], privs))
 		}
+	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "security-group" && r.Method == http.MethodPut:
+		var b struct {
+			SecurityGroupID string `json:"securityGroupId"`
+		}
+		if decode(&b) {
+			reply(nil, e.SetSecurityGroup(parts[1], b.SecurityGroupID))
+		}
+	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "entra-sync" && r.Method == http.MethodPost:
+		reply(nil, e.SyncEntra(parts[1]))
+	case p == "entra-sync" && r.Method == http.MethodPost:
+		reply(nil, e.SyncEntra(""))
+	case parts[0] == "directory" || parts[0] == "graph":
+		e.serveDirectoryControl(w, r, parts, decode, reply)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serveDirectoryControl: the tenant directory's and Graph's controls (README of
+// hack/dataverse-emulator lists them).
+func (e *Emulator) serveDirectoryControl(w http.ResponseWriter, r *http.Request, parts []string, decode func(any) bool, reply func(any, error)) {
+	m, n := r.Method, len(parts)
+	at := func(i int, s string) bool { return n > i && parts[i] == s }
+	dir := at(0, "directory")
+	switch {
+	case n == 1 && at(0, "directory") && m == http.MethodGet:
+		reply(e.Directory(), nil)
+	case n == 1 && at(0, "directory") && m == http.MethodPost:
+		var s DirectorySeed
+		if decode(&s) {
+			reply(nil, e.SeedDirectory(s))
+		}
+	case n == 1 && at(0, "directory") && m == http.MethodDelete:
+		e.ResetDirectory()
+		reply(nil, nil)
+	case n == 2 && dir && at(1, "users") && m == http.MethodPost:
+		var u DirectoryUser
+		if decode(&u) {
+			id, err := e.AddEntraUser(u)
+			reply(map[string]string{"id": id}, err)
+		}
+	case n == 3 && dir && at(1, "users") && m == http.MethodPatch:
+		var b struct {
+			AccountEnabled   *bool              `json:"accountEnabled"`
+			UsageLocation    *string            `json:"usageLocation"`
+			AssignedLicenses *[]AssignedLicense `json:"assignedLicenses"`
+		}
+		if !decode(&b) {
+			return
+		}
+		var err error
+		if b.AccountEnabled != nil {
+			err = e.SetAccountEnabled(parts[2], *b.AccountEnabled)
+		}
+		if err == nil && b.UsageLocation != nil {
+			err = e.SetUsageLocation(parts[2], *b.UsageLocation)
+		}
+		if err == nil && b.AssignedLicenses != nil {
+			err = e.SetDirectLicenses(parts[2], *b.AssignedLicenses)
+		}
+		reply(nil, err)
+	case n == 3 && dir && at(1, "users") && m == http.MethodDelete:
+		reply(nil, e.DeleteEntraUser(parts[2]))
+	case n == 2 && dir && at(1, "groups") && m == http.MethodPost:
+		var g DirectoryGroup
+		if decode(&g) {
+			id, err := e.AddGroup(g)
+			reply(map[string]string{"id": id}, err)
+		}
+	case n == 4 && dir && at(1, "groups") && at(3, "members") && m == http.MethodPost:
+		var b struct {
+			ID string `json:"id"`
+		}
+		if decode(&b) {
+			reply(nil, e.AddGroupMember(parts[2], b.ID))
+		}
+	case n == 5 && dir && at(1, "groups") && at(3, "members") && m == http.MethodDelete:
+		reply(nil, e.RemoveGroupMember(parts[2], parts[4]))
+	case n == 4 && dir && at(1, "groups") && at(3, "licenses") && m == http.MethodPut:
+		var l []AssignedLicense
+		if decode(&l) {
+			reply(nil, e.SetGroupLicenses(parts[2], l))
+		}
+	case n == 2 && dir && at(1, "skus") && m == http.MethodPost:
+		var s SubscribedSku
+		if decode(&s) {
+			id, err := e.AddSku(s)
+			reply(map[string]string{"skuId": id}, err)
+		}
+	case n == 3 && dir && at(1, "skus") && m == http.MethodPatch:
+		var b struct {
+			PrepaidUnits PrepaidUnits `json:"prepaidUnits"`
+		}
+		if decode(&b) {
+			reply(nil, e.SetSkuUnits(parts[2], b.PrepaidUnits))
+		}
+	case n == 2 && at(0, "graph") && at(1, "permissions") && m == http.MethodGet:
+		e.mu.Lock()
+		apps := map[string][]string{}
+		for c, p := range e.dir.perms {
+			apps[c] = append([]string{}, p...)
+		}
+		e.mu.Unlock()
+		reply(map[string]any{"default": DefaultGraphPermissions, "apps": apps}, nil)
+	case n == 3 && at(0, "graph") && at(1, "permissions") && m == http.MethodPut:
+		var p []string
+		if decode(&p) {
+			if p == nil {
+				p = []string{}
+			}
+			e.SetAppPermissions(parts[2], p)
+			reply(nil, nil)
+		}
+	case n == 3 && at(0, "graph") && at(1, "permissions") && m == http.MethodDelete:
+		e.SetAppPermissions(parts[2], nil)
+		reply(nil, nil)
+	case n == 2 && at(0, "graph") && at(1, "limits") && m == http.MethodPut:
+		var l GraphLimits
+		if decode(&l) {
+			e.SetGraphLimits(l)
+			reply(nil, nil)
+		}
 	default:
 		http.NotFound(w, r)
 	}
@@ -216,7 +338,8 @@ func (e *Emulator) ClearFaults() { e.mu.Lock(); e.faults = nil; e.mu.Unlock() }
 // SetLimits switches the service protection limits on or off.
 func (e *Emulator) SetLimits(l Limits) { e.mu.Lock(); e.cfg.Limits = l; e.mu.Unlock() }
 
-// Requests returns a copy of the request log (Dataverse and admin API; not the login host).
+// Requests returns a copy of the request log (Dataverse, admin API and Graph, the requests inside a
+// Graph $batch each on its own; not the login host).
 func (e *Emulator) Requests() []LoggedRequest {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -231,11 +354,12 @@ func (e *Emulator) Requests() []LoggedRequest {
 func (e *Emulator) ClearRequests() { e.mu.Lock(); e.log = nil; e.mu.Unlock() }
 
 // Writes counts the logged requests that could change something (anything but GET), for "no
-// writes after convergence" assertions.
+// writes after convergence" assertions. A Graph $batch is not one: the requests inside it are
+// logged on their own and counted by their own method.
 func Writes(log []LoggedRequest) []LoggedRequest {
 	var out []LoggedRequest
 	for _, l := range log {
-		if l.Method != http.MethodGet {
+		if l.Method != http.MethodGet && !(l.Environment == GraphEnvironment && l.BatchID == "" && strings.HasPrefix(l.Path, graphPrefix+"$batch")) {
 			out = append(out, l)
 		}
 	}
@@ -254,9 +378,15 @@ func (e *Emulator) env(name string) (*environment, error) {
 	return env, nil
 }
 
-// SetEntraUser adds or changes a person in the emulated Entra ID tenant. A user already in the
-// environment gets the change at once, as a directory sync would bring it (sign-in blocked or
-// unlicensed: isdisabled).
+// SetEntraUser adds or changes a person as one environment sees it from Entra ID, given as the
+// outcome (EntraUser.Disabled, Licensed). A user already in the environment gets the change at
+// once, as a directory sync would bring it (sign-in blocked or unlicensed: isdisabled). Such a
+// person is not in the tenant directory: Graph does not know it. An object id that is in the
+// directory is refused: change the facts there (SetAccountEnabled, AddGroupMember, …).
+//
+// Deprecated: put the person in the tenant directory with AddEntraUser (or a DirectorySeed), name
+// the environment's security group (EnvironmentConfig.SecurityGroupID), and let Dataverse derive
+// isdisabled from sign-in, license and membership.
 func (e *Emulator) SetEntraUser(envName string, u EntraUser) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -268,6 +398,9 @@ func (e *Emulator) SetEntraUser(envName string, u EntraUser) error {
 		return envErr("objectId must be a GUID")
 	}
 	u.ObjectID = strings.ToLower(u.ObjectID)
+	if e.dir.knows(u.ObjectID) {
+		return envErr("object " + u.ObjectID + " is in the tenant directory: change its sign-in, licenses or memberships there")
+	}
 	env.entra[u.ObjectID] = &u
 	for _, rec := range env.sets["systemusers"] {
 		if rec.str("azureactivedirectoryobjectid") == u.ObjectID {
@@ -359,6 +492,8 @@ func (e *Emulator) SetRolePrivileges(envName, roleID string, privs map[string]st
 // Dump is everything the emulator holds, readable: for the demo and for tests.
 type Dump struct {
 	Environments []EnvironmentDump `json:"environments"`
+	// Directory is the tenant directory shared by the environments.
+	Directory *DirectoryDump `json:"directory"`
 }
 
 // EnvironmentDump is one environment's content.
@@ -371,6 +506,8 @@ type EnvironmentDump struct {
 	Roles         []map[string]any     `json:"roles"`
 	Teams         []map[string]any     `json:"teams"`
 	PendingEntra  map[string]time.Time `json:"pendingEntraSync,omitempty"`
+	// SecurityGroupID is the environment's security group in the tenant directory.
+	SecurityGroupID string `json:"securityGroupId,omitempty"`
 }
 
 // Dump returns the state of every environment, with the extra null columns left out.
@@ -386,7 +523,7 @@ func (e *Emulator) Dump() Dump {
 	for _, n := range names {
 		env := e.envs[n]
 		e.syncEntra(env, e.cfg.Now())
-		ed := EnvironmentDump{Name: env.name, EnvironmentID: env.envID, Organization: env.orgName, PendingEntra: map[string]time.Time{}}
+		ed := EnvironmentDump{Name: env.name, EnvironmentID: env.envID, Organization: env.orgName, PendingEntra: map[string]time.Time{}, SecurityGroupID: env.securityGroup}
 		for k, v := range env.pending {
 			ed.PendingEntra[k] = v
 		}
@@ -420,6 +557,7 @@ func (e *Emulator) Dump() Dump {
 		}
 		d.Environments = append(d.Environments, ed)
 	}
+	d.Directory = e.dir.dump()
 	return d
 }
 

@@ -789,13 +789,18 @@ func (e *Emulator) disassociate(w http.ResponseWriter, env *environment, set, id
 	return nil
 }
 
-// syncEntra lands the users addUser asked for once their delay has passed.
+// syncEntra lands the users addUser asked for once their delay has passed, and runs the
+// background sync when its interval has passed (entrasync.go).
 func (e *Emulator) syncEntra(env *environment, now time.Time) {
 	for oid, due := range env.pending {
 		if now.Before(due) {
 			continue
 		}
 		delete(env.pending, oid)
+		if e.dir.knows(oid) {
+			e.followDirectory(env, oid, now, true)
+			continue
+		}
 		eu := env.entra[oid]
 		if eu == nil {
 			eu = &EntraUser{ObjectID: oid, UPN: "user-" + oid[:8] + "@" + strings.ToLower(env.orgName) + ".onmicrosoft.com", FirstName: "User", LastName: oid[:8], Licensed: true}
@@ -803,6 +808,7 @@ func (e *Emulator) syncEntra(env *environment, now time.Time) {
 		}
 		env.applyEntra(eu, now)
 	}
+	e.backgroundSync(env, now)
 }
 
 // applyEntra writes an Entra user's facts into its systemusers record, creating it if needed.

@@ -1,12 +1,18 @@
 // Package emulator is an in-memory stand-in for the Dataverse Web API, the Power Platform admin
-// API's addUser and the Entra ID token endpoint, for tests, the demo and the benchmark. It follows
-// the service's documented behaviour (docs/design.md, "Sync target"; the conformance tests cite each
-// fact) and can misbehave on purpose: throttling, 5xx, latency, dropped connections (before or
-// after doing the request), a 5xx after doing it, edits behind the operator's back.
+// API's addUser, the Entra ID token endpoint and Microsoft Graph over one emulated Entra ID
+// tenant, for tests, the demo and the benchmark. It follows the services' documented behaviour
+// (docs/design.md, "Sync target" and "Entra ID target"; the conformance tests cite each fact) and
+// can misbehave on purpose: throttling, 5xx, latency, dropped connections (before or after doing
+// the request), a 5xx after doing it, edits behind the operator's back.
 //
 // Environments live under path prefixes: https://<host>/env/<name> is an environment URL, so an
 // out-of-process manager needs only that URL. The admin API is at https://<host>/providers/…,
-// the login host at https://<host>/<tenant>/…, and the emulator's own controls at /_emulator/.
+// Graph at https://<host>/graph/v1.0 (a manager's --graph-url), the login host at
+// https://<host>/<tenant>/…, and the emulator's own controls at /_emulator/.
+//
+// The tenant directory (people, groups, subscribed SKUs; directory.go) is shared by every
+// environment. Each environment's Dataverse follows it as the service does: a person's isdisabled
+// and islicensed come from Entra ID at addUser and at the background sync (entrasync.go).
 package emulator
 
 import (
@@ -35,6 +41,9 @@ type EnvironmentConfig struct {
 	// EntraSyncDelay, when positive, is this environment's delay between addUser and the user's
 	// arrival in systemusers, instead of Config.EntraSyncDelay (tests that wait for one user).
 	EntraSyncDelay time.Duration
+	// SecurityGroupID is the object id of the environment's security group in the tenant
+	// directory: only its direct members are enabled in Dataverse ("": no security group).
+	SecurityGroupID string
 }
 
 // Config configures an Emulator.
@@ -48,6 +57,18 @@ type Config struct {
 	ClientSecrets map[string]string
 	// EntraSyncDelay is how long after addUser the user appears in systemusers.
 	EntraSyncDelay time.Duration
+	// EntraSyncInterval, when positive, is the period of Dataverse's background sync from Entra
+	// ID: every record of a person in the tenant directory gets its isdisabled, islicensed and
+	// profile again (0: only at addUser and on an explicit SyncEntra).
+	EntraSyncInterval time.Duration
+	// Directory seeds the tenant directory (New panics if it is not valid; SeedDirectory returns
+	// the error instead).
+	Directory *DirectorySeed
+	// AppPermissions gives app registrations (client ids; OperatorApplicationID for the static
+	// tokens) their Graph application permissions instead of DefaultGraphPermissions.
+	AppPermissions map[string][]string
+	// GraphLimits switches on Graph's write limit.
+	GraphLimits GraphLimits
 	// Now is the clock for sync delays and limit windows (nil: time.Now).
 	Now func() time.Time
 	// Random misbehaviour for demos and the benchmark (0 disables each).
@@ -72,13 +93,15 @@ type Limits struct {
 
 // Fault is a misbehaviour for the next Count requests that match it. Queue one with AddFault or
 // POST /_emulator/faults (the JSON below), e.g. a create that is made and then answered 502, as a
-// gateway does when the service committed but answered late:
+// gateway does when the service committed but answered late (Graph requests match too, each request
+// inside a $batch on its own; their Environment is GraphEnvironment, their path the one after
+// /graph/v1.0/, and the answer Graph's error shape):
 //
 //	{"method":"POST","pathContains":"roles","status":502,"after":true}
 //
 // or made and then left without an answer: {"method":"POST","pathContains":"$ref","dropAfter":true}.
 type Fault struct {
-	Environment  string `json:"environment,omitempty"`  // empty: any
+	Environment  string `json:"environment,omitempty"`  // empty: any; GraphEnvironment: Graph only
 	Method       string `json:"method,omitempty"`       // empty: any
 	PathContains string `json:"pathContains,omitempty"` // substring of the path after the API root
 	Count        int    `json:"count,omitempty"`        // default 1
@@ -110,6 +133,8 @@ type LoggedRequest struct {
 	// Applied: for a fault with After (or DropAfter), the status of the request the emulator did
 	// before it answered the fault's Status or dropped the connection; 0 otherwise.
 	Applied int `json:"applied,omitempty"`
+	// BatchID is the id of a request inside a Graph $batch (logged on its own, after the $batch).
+	BatchID string `json:"batchId,omitempty"`
 }
 
 type token struct {
@@ -128,6 +153,7 @@ type Emulator struct {
 	tokens map[string]token
 	faults []*Fault
 	log    []*LoggedRequest
+	dir    *directory
 }
 
 // New builds an emulator; with no environment configured it has one named "contoso".
@@ -141,7 +167,15 @@ func New(cfg Config) *Emulator {
 	if len(cfg.Environments) == 0 {
 		cfg.Environments = []EnvironmentConfig{{Name: "contoso"}}
 	}
-	e := &Emulator{cfg: cfg, envs: map[string]*environment{}, byID: map[string]*environment{}, tokens: map[string]token{}}
+	e := &Emulator{cfg: cfg, envs: map[string]*environment{}, byID: map[string]*environment{}, tokens: map[string]token{}, dir: newDirectory()}
+	if cfg.Directory != nil {
+		if err := e.dir.seed(*cfg.Directory); err != nil {
+			panic("emulator: Config.Directory: " + err.Error())
+		}
+	}
+	for c, p := range cfg.AppPermissions {
+		e.dir.perms[strings.ToLower(c)] = append([]string{}, p...)
+	}
 	for _, ec := range cfg.Environments {
 		e.AddEnvironment(ec)
 	}
@@ -156,7 +190,10 @@ func (e *Emulator) AddEnvironment(ec EnvironmentConfig) {
 	if ec.OrganizationName == "" {
 		ec.OrganizationName = ec.Name
 	}
-	env := newEnvironment(ec, e.cfg.Now(), OperatorApplicationID)
+	now := e.cfg.Now()
+	env := newEnvironment(ec, now, OperatorApplicationID)
+	env.securityGroup = strings.ToLower(ec.SecurityGroupID)
+	env.nextEntraSync = now.Add(e.cfg.EntraSyncInterval)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.envs[strings.ToLower(ec.Name)] = env
@@ -183,6 +220,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveAPI(w, r)
 	case strings.HasPrefix(p, "/providers/Microsoft.BusinessAppPlatform/"):
 		e.serveAPI(w, r)
+	case strings.HasPrefix(p, graphPrefix):
+		e.serveGraph(w, r)
 	case p == "/common/discovery/instance":
 		e.serveInstanceDiscovery(w, r)
 	case strings.HasSuffix(p, "/v2.0/.well-known/openid-configuration"):

@@ -214,8 +214,11 @@ var keys = map[string]string{
 	"privileges": "privilegeid", "privilegeobjecttypecodes": "privilegeobjecttypecodeid",
 }
 
-// EntraUser is a person in the emulated Entra ID tenant. Enabled is the outcome of Entra's rules
-// (sign-in allowed, license, security group): Dataverse copies it into isdisabled.
+// EntraUser is a person as one environment's Dataverse sees it from Entra ID, given as the outcome
+// of Entra's rules (sign-in allowed, license, security group): Dataverse copies Disabled into
+// isdisabled and Licensed into islicensed. It predates the tenant directory (DirectoryUser), which
+// holds the facts themselves and from which Dataverse derives the outcome; a person is one or the
+// other.
 type EntraUser struct {
 	ObjectID  string `json:"objectId"`
 	UPN       string `json:"userPrincipalName"`
@@ -239,6 +242,8 @@ type environment struct {
 	operatorUser                string
 	allowRolesOnDisabled        bool
 	entraSyncDelay              time.Duration // 0: Config.EntraSyncDelay
+	securityGroup               string        // object id of the environment's security group; "": none
+	nextEntraSync               time.Time     // when the background sync runs next (Config.EntraSyncInterval)
 	// limits bookkeeping
 	recent   []time.Time
 	inFlight int

@@ -1,4 +1,4 @@
-package dataverse
+package webapi
 
 import (
 	"errors"
@@ -6,9 +6,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are shared by every environment's client; the environment is a label so a dashboard can
-// tell which one is slow or throttled.
+// MetricNames name one service's metrics: <Prefix>_requests_total and so on, each by Label (the
+// client's key: "environment", "tenant"), and their help texts.
+type MetricNames struct {
+	Prefix string // "dataverse", "graph"
+	Label  string // "environment", "tenant"
+	// Help texts of <Prefix>_requests_total, _request_duration_seconds, _throttled_total,
+	// _retries_total and _limiter_wait_seconds.
+	RequestsHelp, LatencyHelp, ThrottledHelp, RetriesHelp, WaitHelp string
+}
+
+// metrics are shared by every client of one service; the key is a label so a dashboard can tell
+// which environment or tenant is slow or throttled.
 type metrics struct {
+	label     string
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	throttled *prometheus.CounterVec
@@ -16,35 +27,36 @@ type metrics struct {
 	wait      *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(n MetricNames, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		label: n.Label,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dataverse_requests_total",
-			Help: "Dataverse Web API and admin API requests by environment, operation and HTTP status code (\"error\" when no answer came).",
-		}, []string{"environment", "operation", "code"}),
+			Name: n.Prefix + "_requests_total",
+			Help: n.RequestsHelp,
+		}, []string{n.Label, "operation", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "dataverse_request_duration_seconds",
-			Help:    "Latency of one attempt of a Dataverse request, by environment and operation.",
+			Name:    n.Prefix + "_request_duration_seconds",
+			Help:    n.LatencyHelp,
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"environment", "operation"}),
+		}, []string{n.Label, "operation"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dataverse_throttled_total",
-			Help: "Answers 429 (service protection limits) by environment and service error code.",
-		}, []string{"environment", "code"}),
+			Name: n.Prefix + "_throttled_total",
+			Help: n.ThrottledHelp,
+		}, []string{n.Label, "code"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dataverse_retries_total",
-			Help: "Dataverse requests retried, by environment and operation.",
-		}, []string{"environment", "operation"}),
+			Name: n.Prefix + "_retries_total",
+			Help: n.RetriesHelp,
+		}, []string{n.Label, "operation"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "dataverse_limiter_wait_seconds",
-			Help:    "Time a request waited in the client-side rate limiter, by environment.",
+			Name:    n.Prefix + "_limiter_wait_seconds",
+			Help:    n.WaitHelp,
 			Buckets: []float64{.001, .01, .1, .5, 1, 5, 15, 60},
-		}, []string{"environment"}),
+		}, []string{n.Label}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	// A second connector on the same registry (tests, or a restart of the wiring) reuses the
+	// A second engine on the same registry (tests, or a restart of the wiring) reuses the
 	// collectors already there instead of failing.
 	var err error
 	if m.requests, err = register(reg, m.requests); err != nil {
@@ -79,9 +91,9 @@ func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error)
 	return c, nil
 }
 
-// forget deletes an environment's series.
-func (m *metrics) forget(environment string) {
-	labels := prometheus.Labels{"environment": environment}
+// forget deletes one key's series.
+func (m *metrics) forget(value string) {
+	labels := prometheus.Labels{m.label: value}
 	m.requests.DeletePartialMatch(labels)
 	m.latency.DeletePartialMatch(labels)
 	m.throttled.DeletePartialMatch(labels)

@@ -1,4 +1,4 @@
-package dataverse
+package webapi
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// limiter keeps one environment's traffic under the service protection limits: a token bucket for
-// the rate and a semaphore for the requests in flight.
+// limiter keeps one key's traffic (an environment's, a tenant's) under the service's limits: a token
+// bucket for the rate and a semaphore for the requests in flight.
 type limiter struct {
 	clock Clock
 	rate  float64 // tokens per second
