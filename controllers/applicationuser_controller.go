@@ -30,7 +30,7 @@ const kindApplicationUser = "ApplicationUser"
 func (r *ApplicationUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.ApplicationUser, *accessv1alpha1.ApplicationUser]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
-		status:   func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
+		status: func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
 		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
 			return r.sync.gone(ctx, r.Client, kindApplicationUser, key, appEnvironment, deleteApplicationUserRecord)
 		},
@@ -64,7 +64,9 @@ func (r *ApplicationUserReconciler) reconcileDelete(ctx context.Context, app *ac
 	return r.sync.deleteInDataverse(ctx, r.Client, app, app.Spec.EnvironmentName, deleteApplicationUserRecord)
 }
 
-func appEnvironment(o client.Object) string { return o.(*accessv1alpha1.ApplicationUser).Spec.EnvironmentName }
+func appEnvironment(o client.Object) string {
+	return o.(*accessv1alpha1.ApplicationUser).Spec.EnvironmentName
+}
 
 // deleteApplicationUserRecord deletes an application user's record, found by its id or its
 // application id.

@@ -30,7 +30,7 @@ const kindSecurityRole = "SecurityRole"
 func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return scaffold[accessv1alpha1.SecurityRole, *accessv1alpha1.SecurityRole]{
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
-		status:   func(role *accessv1alpha1.SecurityRole) any { return role.Status },
+		status: func(role *accessv1alpha1.SecurityRole) any { return role.Status },
 		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
 			return r.sync.gone(ctx, r.Client, kindSecurityRole, key, roleEnvironment, deleteRoleRecord)
 		},
@@ -65,7 +65,9 @@ func (r *SecurityRoleReconciler) reconcileDelete(ctx context.Context, role *acce
 	return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, deleteRoleRecord)
 }
 
-func roleEnvironment(o client.Object) string { return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName }
+func roleEnvironment(o client.Object) string {
+	return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName
+}
 
 // deleteRoleRecord deletes a custom role's record, found by its id or its name in its unit.
 func deleteRoleRecord(ctx context.Context, env *accessv1alpha1.Environment, t *dvsync.Target, o client.Object) error {

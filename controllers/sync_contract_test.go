@@ -581,7 +581,6 @@ var _ = Describe("Sync contract: finalizers, unknown outcomes, Observe, credenti
 	})
 })
 
-
 // lastDeleted is the id of the last record of set a DELETE was sent for.
 func lastDeleted(dv, set string) string {
 	id := ""
