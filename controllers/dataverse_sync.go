@@ -104,9 +104,9 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 	start := now(s.now)
 	key, uid := objectKey(in.kind, in.obj), string(in.obj.GetUID())
 	fp := syncFingerprint(in.env, in.desired)
-	// A fresh outcome is reused only with the record it observed: a status write that failed
-	// (a conflict) lost it, and the next reconcile reads Dataverse again.
-	if r, left, ok := s.pool.Fresh(key, uid, fp, start); ok && *in.record != nil {
+	// A fresh Synced outcome is reused only with the record it observed: a status write that
+	// failed (a conflict) lost it, and the next reconcile reads Dataverse again.
+	if r, left, ok := s.pool.Fresh(key, uid, fp, start); ok && (*in.record != nil || !r.Synced()) {
 		decide.ApplySynced(in.conditions, gen, r.Reason, r.Message)
 		return left, nil
 	}

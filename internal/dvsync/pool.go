@@ -213,13 +213,16 @@ func (p *Pool) ForgetEnvironment(namespace, name string) {
 }
 
 // Fresh returns the last outcome of an object's sync and the time left until it is due, when its
-// desired value (fingerprint) is unchanged and its sync interval has not passed, so the reconcile
-// skips Dataverse.
+// desired value (fingerprint) is unchanged and it is not due yet, so the reconcile skips
+// Dataverse: whatever else reconciles the object (its own status write coming back, a watch)
+// costs no request. That holds for an outcome that is not Synced too (a problem reported until
+// the next interval, a wait until its retry time), except Unauthorized: a Secret its owner fixed
+// is used at the next reconcile.
 func (p *Pool) Fresh(key, uid, fp string, now time.Time) (Result, time.Duration, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, ok := p.synced[key]
-	if !ok || s.uid != uid || s.fingerprint != fp || !now.Before(s.due) || !s.result.Synced() {
+	if !ok || s.uid != uid || s.fingerprint != fp || !now.Before(s.due) || s.result.Reason == v1alpha1.ReasonUnauthorized {
 		return Result{}, 0, false
 	}
 	return s.result, s.due.Sub(now), true

@@ -53,6 +53,15 @@ func TestPoolForgets(t *testing.T) {
 			t.Errorf("%s: synced again", name)
 		}
 	}
+	// A problem reported until the next interval is reused too (its own status write coming back
+	// costs no request); Unauthorized is not, so a fixed Secret is used at once.
+	p.Record("PlatformUser/ns/bob", "uid-3", "fp", t0, Result{Reason: v1alpha1.ReasonEnablementDrift, RequeueAfter: time.Minute})
+	p.Record("PlatformUser/ns/eve", "uid-4", "fp", t0, Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: time.Minute})
+	if !p.fresh("PlatformUser/ns/bob", "uid-3", "fp", t0.Add(time.Second)) || p.fresh("PlatformUser/ns/eve", "uid-4", "fp", t0.Add(time.Second)) {
+		t.Error("EnablementDrift is reused until due; Unauthorized is not")
+	}
+	p.ForgetObject("PlatformUser/ns/bob")
+	p.ForgetObject("PlatformUser/ns/eve")
 	p.NoteThrottled(envNamed("env"), t0)
 	if got := p.Sizes(); got["synced"] != 1 || got["environments"] != 1 {
 		t.Fatalf("sizes %v", got)
