@@ -113,9 +113,9 @@ func TestComparePerson(t *testing.T) {
 			manage: all,
 			snap:   snapshot(func(s *Snapshot, _ *PersonState) { member(s.Groups[0]) })},
 		{name: "a waiting person added behind the operator's back is taken out again",
-			person: ada(func(p *Person) { p.InSecurityGroup, p.License, p.LicenseWaits = false, "DYN365_ENTERPRISE_SALES", true }),
-			manage: all,
-			snap:   snapshot(func(s *Snapshot, _ *PersonState) { member(s.SecurityGroup); member(s.Groups[0]) }),
+			person:  ada(func(p *Person) { p.InSecurityGroup, p.License, p.LicenseWaits = false, "DYN365_ENTERPRISE_SALES", true }),
+			manage:  all,
+			snap:    snapshot(func(s *Snapshot, _ *PersonState) { member(s.SecurityGroup); member(s.Groups[0]) }),
 			changes: []Change{remove(sgID, "sg-sales", whyOutSG)}},
 		{name: "membership not managed: the difference is drift, nothing is written",
 			person: ada(nil), manage: Manage{GroupTeamMembership: true},
@@ -215,7 +215,10 @@ func TestComparePerson(t *testing.T) {
 		// Problems
 		{name: "PersonNotFound: no write at all",
 			person: ada(nil), manage: all,
-			snap:     snapshot(func(s *Snapshot, _ *PersonState) { delete(s.People, "ada@contoso.example"); s.People["ada@contoso.example"] = &PersonState{} }),
+			snap: snapshot(func(s *Snapshot, _ *PersonState) {
+				delete(s.People, "ada@contoso.example")
+				s.People["ada@contoso.example"] = &PersonState{}
+			}),
 			problems: []ProblemKind{PersonNotFound}},
 		{name: "a group that could not be resolved: its problem, no write to it; the others go on",
 			person: ada(nil), manage: all,
@@ -269,7 +272,9 @@ func TestExhaustedNamesUnits(t *testing.T) {
 // TestRecordThenCompareFindsNothing: each write recorded in the snapshot makes the next
 // comparison find nothing to do.
 func TestRecordThenCompareFindsNothing(t *testing.T) {
-	p := ada(func(p *Person) { p.License, p.Assigned, p.Groups = "POWERAPPS_PER_USER", []string{"DYN365_ENTERPRISE_SALES"}, nil })
+	p := ada(func(p *Person) {
+		p.License, p.Assigned, p.Groups = "POWERAPPS_PER_USER", []string{"DYN365_ENTERPRISE_SALES"}, nil
+	})
 	s := snapshot(func(s *Snapshot, a *PersonState) {
 		member(s.Groups[0])
 		s.Skus[1].Enabled = 2
