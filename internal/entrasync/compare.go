@@ -51,6 +51,8 @@ const (
 	LicenseNotInTenant ProblemKind = "LicenseNotInTenant"
 	// TenantLicensesExhausted: every enabled unit of the SKU is consumed. Stalled.
 	TenantLicensesExhausted ProblemKind = "TenantLicensesExhausted"
+	// GroupConflict: one group is decided both ways for the person (SyncConflict).
+	GroupConflict ProblemKind = "GroupConflict"
 	// NoUsageLocation: the person has no usage location, without which Graph refuses a license.
 	NoUsageLocation ProblemKind = "NoUsageLocation"
 )
@@ -124,9 +126,41 @@ func ComparePerson(p Person, s *Snapshot, manage Manage) ([]Change, Facts) {
 		}
 		changes = append(changes, c)
 	}
-	member(s.SecurityGroup, p.InSecurityGroup, SecurityGroupMembership, manage.SecurityGroupMembership, "decided enabled")
+	type decision struct {
+		g       *GroupState
+		want    bool
+		fact    Fact
+		managed bool
+		why     string
+	}
+	var ds []decision
+	if s.SecurityGroup != nil {
+		ds = append(ds, decision{s.SecurityGroup, p.InSecurityGroup, SecurityGroupMembership, manage.SecurityGroupMembership, "decided enabled"})
+	}
 	for _, g := range s.Groups {
-		member(g, listed(p.Groups, g), GroupTeamMembership, manage.GroupTeamMembership, "it lists the group")
+		ds = append(ds, decision{g, listed(p.Groups, g), GroupTeamMembership, manage.GroupTeamMembership, "it lists the group"})
+	}
+	// One group named twice (the security group is also a group team's group, or two names of
+	// one group) is decided once; two different decisions for it are a conflict, and neither is
+	// written.
+	done := map[string]bool{}
+	for i, d := range ds {
+		if d.g.Problem == nil && d.g.ID != "" {
+			if done[d.g.ID] {
+				continue
+			}
+			done[d.g.ID] = true
+			conflict := false
+			for _, o := range ds[i+1:] {
+				conflict = conflict || (o.g.ID == d.g.ID && o.want != d.want)
+			}
+			if conflict {
+				f.Problems = append(f.Problems, Problem{Kind: GroupConflict, Name: d.g.Ref,
+					Message: fmt.Sprintf("group %s (%s) is both the security group and a group team's group, and %s is decided a member of one and not of the other: nothing is written to it; give the group team its own group", d.g.Ref, d.g.ID, p.UserName)})
+				continue
+			}
+		}
+		member(d.g, d.want, d.fact, d.managed, d.why)
 	}
 	if c, ok := compareLicenses(p, ps, s, manage, &f); ok {
 		changes = append(changes, c)

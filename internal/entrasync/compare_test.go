@@ -227,6 +227,18 @@ func TestComparePerson(t *testing.T) {
 			}),
 			changes:  []Change{add(teamID, "closers", whyAddTeam)},
 			problems: []ProblemKind{GroupAmbiguous}},
+		{name: "the security group is also a group team's group, decided alike: one write",
+			person: ada(func(p *Person) { p.Groups = []string{"sg-sales"} }), manage: all,
+			snap: snapshot(func(s *Snapshot, _ *PersonState) {
+				s.Groups = []*GroupState{{Ref: "sg-sales", ID: sgID, Members: s.SecurityGroup.Members}}
+			}),
+			changes: []Change{add(sgID, "sg-sales", whyAddSG)}},
+		{name: "the security group is also a group team's group, decided both ways: a conflict, no write to it",
+			person: ada(func(p *Person) { p.Groups = nil }), manage: all,
+			snap: snapshot(func(s *Snapshot, _ *PersonState) {
+				s.Groups = []*GroupState{{Ref: "sg-sales", ID: sgID, Members: s.SecurityGroup.Members}}
+			}),
+			problems: []ProblemKind{GroupConflict}},
 		{name: "a member nobody manages is left alone",
 			person: ada(nil), manage: all,
 			snap: snapshot(func(s *Snapshot, _ *PersonState) { member(s.SecurityGroup); member(s.Groups[0]) })},
