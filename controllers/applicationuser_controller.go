@@ -32,7 +32,7 @@ func (r *ApplicationUserReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(a *accessv1alpha1.ApplicationUser) any { return a.Status },
 		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
-			return r.sync.gone(ctx, r.Client, kindApplicationUser, key, appEnvironment, deleteApplicationUserRecord)
+			return r.sync.gone(ctx, r.Client, kindApplicationUser, key, deleteApplicationUserRecord)
 		},
 		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
@@ -62,10 +62,6 @@ func (r *ApplicationUserReconciler) decide(ctx context.Context, app *accessv1alp
 // reconcileDelete removes the application user's record when its environment deletes records.
 func (r *ApplicationUserReconciler) reconcileDelete(ctx context.Context, app *accessv1alpha1.ApplicationUser) (ctrl.Result, error) {
 	return r.sync.deleteInDataverse(ctx, r.Client, app, app.Spec.EnvironmentName, deleteApplicationUserRecord)
-}
-
-func appEnvironment(o client.Object) string {
-	return o.(*accessv1alpha1.ApplicationUser).Spec.EnvironmentName
 }
 
 // deleteApplicationUserRecord deletes an application user's record, found by its id or its

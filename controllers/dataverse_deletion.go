@@ -109,7 +109,7 @@ func (s *syncStep) recordDeletions(kind string) handler.EventHandler {
 // gone forgets what is kept of an object that no longer exists and, when it went while holding
 // DataverseFinalizer, deletes its record as its deletion would have (retrying until Dataverse
 // answers).
-func (s *syncStep) gone(ctx context.Context, c client.Client, kind string, key client.ObjectKey, envName func(client.Object) string, del recordDeleter) (ctrl.Result, error) {
+func (s *syncStep) gone(ctx context.Context, c client.Client, kind string, key client.ObjectKey, del recordDeleter) (ctrl.Result, error) {
 	s.forget(kind, key)
 	if s == nil {
 		return ctrl.Result{}, nil
@@ -119,7 +119,7 @@ func (s *syncStep) gone(ctx context.Context, c client.Client, kind string, key c
 	if obj == nil {
 		return ctrl.Result{}, nil
 	}
-	env, err := newCacheReader(c).Environment(ctx, key.Namespace, envName(obj))
+	env, err := newCacheReader(c).Environment(ctx, key.Namespace, environmentNameOf(obj))
 	if err != nil {
 		return ctrl.Result{}, err
 	}

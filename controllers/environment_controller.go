@@ -169,17 +169,13 @@ func (r *EnvironmentReconciler) ensureBuiltInRoles(ctx context.Context, env *acc
 }
 
 func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
-	userEnv := func(o client.Object) string { return o.(*accessv1alpha1.PlatformUser).Spec.EnvironmentName }
-	appEnv := func(o client.Object) string { return o.(*accessv1alpha1.ApplicationUser).Spec.EnvironmentName }
-	teamEnv := func(o client.Object) string { return o.(*accessv1alpha1.Team).Spec.EnvironmentName }
-	roleEnv := func(o client.Object) string { return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName }
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.Environment{}).
 		Owns(&accessv1alpha1.SecurityRole{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&accessv1alpha1.PlatformUser{}, toEnvironment(userEnv), builder.WithPredicates(userAllocationChanged())).
-		Watches(&accessv1alpha1.ApplicationUser{}, toEnvironment(appEnv), builder.WithPredicates(appUserCountChanged())).
-		Watches(&accessv1alpha1.Team{}, toEnvironment(teamEnv), builder.WithPredicates(createdOrDeleted())).
-		Watches(&accessv1alpha1.SecurityRole{}, toEnvironment(roleEnv), builder.WithPredicates(createdOrDeleted())).
+		Watches(&accessv1alpha1.PlatformUser{}, toEnvironment(), builder.WithPredicates(userAllocationChanged())).
+		Watches(&accessv1alpha1.ApplicationUser{}, toEnvironment(), builder.WithPredicates(appUserCountChanged())).
+		Watches(&accessv1alpha1.Team{}, toEnvironment(), builder.WithPredicates(createdOrDeleted())).
+		Watches(&accessv1alpha1.SecurityRole{}, toEnvironment(), builder.WithPredicates(createdOrDeleted())).
 		WatchesRawSource(r.sync.wake.source()).
 		WithOptions(opts).
 		Complete(r)

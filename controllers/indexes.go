@@ -45,20 +45,23 @@ type indexSpec struct {
 	extract client.IndexerFunc
 }
 
-func indexes() []indexSpec {
-	envOf := func(o client.Object) []string {
-		switch t := o.(type) {
-		case *accessv1alpha1.PlatformUser:
-			return []string{t.Spec.EnvironmentName}
-		case *accessv1alpha1.ApplicationUser:
-			return []string{t.Spec.EnvironmentName}
-		case *accessv1alpha1.SecurityRole:
-			return []string{t.Spec.EnvironmentName}
-		case *accessv1alpha1.Team:
-			return []string{t.Spec.EnvironmentName}
-		}
-		return nil
+// environmentNameOf is the Environment an object of any kind but Environment names.
+func environmentNameOf(o client.Object) string {
+	switch t := o.(type) {
+	case *accessv1alpha1.PlatformUser:
+		return t.Spec.EnvironmentName
+	case *accessv1alpha1.ApplicationUser:
+		return t.Spec.EnvironmentName
+	case *accessv1alpha1.SecurityRole:
+		return t.Spec.EnvironmentName
+	case *accessv1alpha1.Team:
+		return t.Spec.EnvironmentName
 	}
+	return ""
+}
+
+func indexes() []indexSpec {
+	envOf := func(o client.Object) []string { return []string{environmentNameOf(o)} }
 	return []indexSpec{
 		{&accessv1alpha1.PlatformUser{}, indexEnvironment, envOf},
 		{&accessv1alpha1.ApplicationUser{}, indexEnvironment, envOf},

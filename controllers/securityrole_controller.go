@@ -32,7 +32,7 @@ func (r *SecurityRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		client: r.Client, recorder: r.Recorder, decide: r.decide,
 		status: func(role *accessv1alpha1.SecurityRole) any { return role.Status },
 		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
-			return r.sync.gone(ctx, r.Client, kindSecurityRole, key, roleEnvironment, deleteRoleRecord)
+			return r.sync.gone(ctx, r.Client, kindSecurityRole, key, deleteRoleRecord)
 		},
 		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
@@ -63,10 +63,6 @@ func (r *SecurityRoleReconciler) decide(ctx context.Context, role *accessv1alpha
 // reconcileDelete removes a custom role's record when its environment deletes records.
 func (r *SecurityRoleReconciler) reconcileDelete(ctx context.Context, role *accessv1alpha1.SecurityRole) (ctrl.Result, error) {
 	return r.sync.deleteInDataverse(ctx, r.Client, role, role.Spec.EnvironmentName, deleteRoleRecord)
-}
-
-func roleEnvironment(o client.Object) string {
-	return o.(*accessv1alpha1.SecurityRole).Spec.EnvironmentName
 }
 
 // deleteRoleRecord deletes a custom role's record, found by its id or its name in its unit.

@@ -38,7 +38,7 @@ func (r *TeamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		status: func(t *accessv1alpha1.Team) any { return t.Status },
 		onGone: func(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
 			r.recount.forget(key)
-			return r.sync.gone(ctx, r.Client, kindTeam, key, teamEnvironment, deleteTeamRecord)
+			return r.sync.gone(ctx, r.Client, kindTeam, key, deleteTeamRecord)
 		},
 		onDelete: r.reconcileDelete,
 	}.reconcile(ctx, req)
@@ -70,8 +70,6 @@ func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) 
 func (r *TeamReconciler) reconcileDelete(ctx context.Context, team *accessv1alpha1.Team) (ctrl.Result, error) {
 	return r.sync.deleteInDataverse(ctx, r.Client, team, team.Spec.EnvironmentName, deleteTeamRecord)
 }
-
-func teamEnvironment(o client.Object) string { return o.(*accessv1alpha1.Team).Spec.EnvironmentName }
 
 // deleteTeamRecord deletes a team's record, found by its id or its natural key (a group team's
 // group, another's name in its unit).

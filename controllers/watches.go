@@ -131,8 +131,8 @@ func deletionEqual(a, b client.Object) bool {
 }
 
 // toEnvironment maps an object to the Environment it names.
-func toEnvironment(envOf func(client.Object) string) handler.EventHandler {
+func toEnvironment() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: envOf(o)}}}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: environmentNameOf(o)}}}
 	})
 }
