@@ -25,6 +25,7 @@ import (
 	"github.com/accessplane/dataverse-access-operator/controllers"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
+	"github.com/accessplane/dataverse-access-operator/internal/graph"
 )
 
 var scheme = runtime.NewScheme()
@@ -64,6 +65,8 @@ func main() {
 	pprofAddr := flag.String("pprof-bind-address", "0", "Address of the pprof endpoint, for profiling (make bench); \"0\" disables it. Also turns on block profiling.")
 	dvOpts := dataverse.DefaultOptions()
 	dvOpts.BindFlags(flag.CommandLine)
+	graphOpts := graph.DefaultOptions()
+	graphOpts.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -127,6 +130,12 @@ func main() {
 	// Credentials Secrets are read one by one, uncached, when an Environment syncs: the manager
 	// never lists or watches Secrets, and its objects share the Environment's connection.
 	opts.Dataverse = dvsync.NewPool(conn, controllers.SecretsFrom(mgr.GetAPIReader()))
+	graphConn, err := graph.NewConnector(graphOpts, nil, metrics.Registry)
+	if err != nil {
+		setupLog.Error(err, "unable to set up the Microsoft Graph client")
+		os.Exit(1)
+	}
+	opts.Entra = controllers.NewEntraPool(graphConn, mgr.GetAPIReader())
 	if err := controllers.SetupWithManager(mgr, opts); err != nil {
 		setupLog.Error(err, "unable to set up controllers")
 		os.Exit(1)

@@ -64,6 +64,19 @@ type syncInput struct {
 	// notSynced, when set, says why nothing is synced (the decision refused a duplicate).
 	notSynced string
 	apply     func(ctx context.Context, t *dvsync.Target) dvsync.Result
+	// entra is the Entra ID target's outcome for the object (a person), nil without one: a
+	// problem there is Synced's reason before Dataverse's, and a change there makes Dataverse
+	// follow at once.
+	entra *entraOutcome
+}
+
+// applySynced writes Synced: the Entra ID side's outcome when it is not Synced (its facts decide
+// enablement, so they are the first thing to fix), else Dataverse's.
+func applySynced(in syncInput, r dvsync.Result) {
+	if in.entra != nil && !in.entra.result.Synced() {
+		r = in.entra.result
+	}
+	decide.ApplySynced(in.conditions, in.obj.GetGeneration(), r.Reason, r.Message)
 }
 
 // targetOf reports whether env names a Dataverse target the operator can reach.
@@ -90,30 +103,37 @@ func (s *syncStep) forget(kind string, key client.ObjectKey) {
 func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []decide.Event) {
 	gen := in.obj.GetGeneration()
 	if !s.targetOf(in.env) {
-		decide.RemoveSynced(in.conditions)
 		*in.record = nil
 		if s != nil && s.pool != nil {
 			s.pool.ForgetObject(objectKey(in.kind, in.obj)) // a target removed
 		}
+		if in.entra != nil { // Entra ID is the only target
+			applySynced(in, in.entra.result)
+			return in.entra.result.RequeueAfter, nil
+		}
+		decide.RemoveSynced(in.conditions)
 		return 0, nil
 	}
 	if in.notSynced != "" {
 		decide.ApplySynced(in.conditions, gen, accessv1alpha1.ReasonSyncPending, in.notSynced)
 		return 0, nil
 	}
+	entraChanged := in.entra != nil && in.entra.changed
 	start := now(s.now)
 	key, uid := objectKey(in.kind, in.obj), string(in.obj.GetUID())
 	fp := syncFingerprint(in.env, in.desired)
 	// A fresh Synced outcome is reused only with the record it observed: a status write that
 	// failed (a conflict) lost it, and the next reconcile reads Dataverse again.
-	if r, left, ok := s.pool.Fresh(key, uid, fp, start); ok && (*in.record != nil || !r.Synced()) {
-		decide.ApplySynced(in.conditions, gen, r.Reason, r.Message)
-		return left, nil
+	// A change just made in Entra ID is followed at once: Dataverse is read again and asked.
+	if r, left, ok := s.pool.Fresh(key, uid, fp, start); ok && !entraChanged && (*in.record != nil || !r.Synced()) {
+		applySynced(in, r)
+		return soonestOf(left, in.entra), nil
 	}
 	var r dvsync.Result
 	if t, failed := s.pool.Target(ctx, in.env, start); failed != nil {
 		r = *failed
 	} else {
+		t.EntraChanged = entraChanged
 		r = in.apply(ctx, t)
 	}
 	s.record(in, r)
@@ -123,7 +143,14 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 		s.pool.NoteThrottled(in.env, now(s.now).Add(r.RequeueAfter))
 		s.wake.add(client.ObjectKeyFromObject(in.env))
 	}
-	return after, syncEvents(r)
+	return soonestOf(after, in.entra), syncEvents(r)
+}
+
+func soonestOf(after time.Duration, e *entraOutcome) time.Duration {
+	if e == nil {
+		return after
+	}
+	return soonest(after, e.result.RequeueAfter)
 }
 
 // record writes a sync's outcome into the status being built: the observed record and Synced.
@@ -140,7 +167,7 @@ func (s *syncStep) record(in syncInput, r dvsync.Result) {
 	if len(r.Wrote) > 0 && *in.record != nil {
 		(*in.record).LastCorrection = truncate(strings.Join(r.Wrote, "; "), 1024)
 	}
-	decide.ApplySynced(in.conditions, in.obj.GetGeneration(), r.Reason, r.Message)
+	applySynced(in, r)
 }
 
 func syncEvents(r dvsync.Result) []decide.Event {

@@ -15,6 +15,8 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse/emulator"
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
+	"github.com/accessplane/dataverse-access-operator/internal/entrasync"
+	"github.com/accessplane/dataverse-access-operator/internal/graph"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -53,6 +55,22 @@ func dataversePool(secrets client.Reader) *dvsync.Pool {
 	// Users added from Entra ID are looked for again within a second: specs that wait for one set
 	// their emulated environment's Entra sync delay to a few seconds.
 	p.EntraSyncWait = time.Second
+	return p
+}
+
+// entraPool is the Entra ID target's pool over the emulator's Graph (/graph/v1.0), with its
+// static token: nothing reaches Microsoft Graph or a login host.
+func entraPool(secrets client.Reader) *entrasync.Pool {
+	opts := graph.DefaultOptions()
+	opts.URL = emulatorServer.URL + "/graph/v1.0"
+	opts.RequestsPerMinute = 60000
+	opts.Burst = 1000
+	opts.BackoffBase, opts.BackoffMax = 10*time.Millisecond, 200*time.Millisecond
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: emulatorServer.Client().Transport.(*http.Transport).TLSClientConfig.Clone()}}
+	conn, err := graph.NewConnector(opts, httpClient, prometheus.NewRegistry())
+	Expect(err).NotTo(HaveOccurred())
+	p := controllers.NewEntraPool(conn, secrets)
+	p.Credential = func(map[string][]byte) (azcore.TokenCredential, error) { return staticCredential{}, nil }
 	return p
 }
 

@@ -32,8 +32,9 @@ type EnvironmentReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
-	Now  func() time.Time
-	sync *syncStep
+	Now   func() time.Time
+	sync  *syncStep
+	entra *entraStep
 }
 
 const kindEnvironment = "Environment"
@@ -50,6 +51,7 @@ func (r *EnvironmentReconciler) scaffold() scaffold[accessv1alpha1.Environment, 
 		onGone: func(_ context.Context, key client.ObjectKey) (ctrl.Result, error) {
 			forgetEnvironment(key.Namespace, key.Name)
 			r.sync.forget(kindEnvironment, key)
+			r.entra.forgetEnvironment(key)
 			return ctrl.Result{}, nil
 		},
 		status: func(e *accessv1alpha1.Environment) any { return e.Status },
@@ -73,6 +75,15 @@ func (r *EnvironmentReconciler) decide(ctx context.Context, env *accessv1alpha1.
 			}
 		}
 		a := r.syncDataverse(ctx, env, out.Desired)
+		if er, ok := r.entra.observeEnvironment(ctx, r.Client, env); ok {
+			// Entra ID's part of Synced: a group that cannot be used, or Graph failing, comes
+			// before Dataverse's outcome; with Entra ID the only target it is all of it.
+			if !r.sync.targetOf(env) || !er.Synced() {
+				decide.ApplySynced(&env.Status.Conditions, env.Generation, er.Reason, er.Message)
+				a.write = a.write || !er.Synced()
+			}
+			a.requeueAfter = soonest(a.requeueAfter, er.RequeueAfter)
+		}
 		observeEnvironment(env)
 		return a, nil
 	}}, nil

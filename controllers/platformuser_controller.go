@@ -27,8 +27,9 @@ type PlatformUserReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	// Now is the clock; tests may fix it.
-	Now  func() time.Time
-	sync *syncStep
+	Now   func() time.Time
+	sync  *syncStep
+	entra *entraStep
 }
 
 func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -37,6 +38,7 @@ func (r *PlatformUserReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		status: func(u *accessv1alpha1.PlatformUser) any { return u.Status },
 		onGone: func(_ context.Context, key client.ObjectKey) (ctrl.Result, error) {
 			r.sync.forget(kindPlatformUser, key)
+			r.entra.forget(key)
 			return ctrl.Result{}, nil
 		},
 	}.reconcile(ctx, req)
@@ -49,17 +51,28 @@ func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.P
 	if err != nil {
 		return decision{}, err
 	}
+	in.Entra = r.entra.observe(ctx, r.Client, in.Environment, u)
 	out := decide.PlatformUser(in)
 	u.Status = out.Status
 	return decision{events: out.Events, deferWrite: out.Defer, act: func(ctx context.Context) (acted, error) {
 		if out.Defer {
 			return acted{}, nil // the Environment's next ledger write wakes the user
 		}
+		// Entra ID first: the membership and license it writes are what Dataverse then follows.
+		eo := r.entra.run(ctx, r.Client, in.Environment, u, out.Desired)
+		if eo != nil {
+			u.Status.Entra = eo.status
+		} else if !r.entra.targetOf(in.Environment) {
+			u.Status.Entra = nil
+		}
 		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: u, kind: kindPlatformUser,
-			conditions: &u.Status.Conditions, record: &u.Status.Dataverse, desired: out.Desired, notSynced: out.NotSynced,
+			conditions: &u.Status.Conditions, record: &u.Status.Dataverse, desired: out.Desired, notSynced: out.NotSynced, entra: eo,
 			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result {
 				return dvsync.PlatformUser(ctx, t, out.Desired)
 			}})
+		if eo != nil {
+			events = append(eo.events, events...)
+		}
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
 }
@@ -89,6 +102,7 @@ func (r *PlatformUserReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 			u := o.(*accessv1alpha1.PlatformUser)
 			return requestsFor(ctx, c, &accessv1alpha1.PlatformUserList{}, u.Namespace, indexUserKey, []string{decide.UserKey(u)}, client.ObjectKeyFromObject(u))
 		}), builder.WithPredicates(createdOrDeleted())).
+		WatchesRawSource(r.entra.wake().source()).
 		WithOptions(opts).
 		Complete(r)
 }

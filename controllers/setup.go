@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
+	"github.com/accessplane/dataverse-access-operator/internal/entrasync"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -32,6 +33,9 @@ type Options struct {
 	// Dataverse applies the decided state to the Environments that name a target; nil decides
 	// and reports only.
 	Dataverse *dvsync.Pool
+	// Entra applies the Entra ID facts of people to the Environments that name spec.entra; nil
+	// leaves spec.entra unapplied (the spec's claims decide EN1).
+	Entra *entrasync.Pool
 	// Now is the clock; nil is the wall clock.
 	Now func() time.Time
 	// ReconcileTimeout bounds every reconcile (zero: DefaultReconcileTimeout): a Dataverse that
@@ -60,6 +64,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 type Controllers struct {
 	sync  *syncStep
 	teams *TeamReconciler
+	entra *entraStep
 }
 
 // StateSizes reports how many entries each in-memory map of the controllers holds: the sync's
@@ -68,6 +73,11 @@ type Controllers struct {
 // Every one returns to its size once the objects and environments it was about are gone.
 func (c *Controllers) StateSizes() map[string]int {
 	out := map[string]int{"teamRecounts": c.teams.recount.size(), "pendingWakeups": c.sync.wake.size(), "tombstones": c.sync.tombs.size()}
+	if c.entra.pool != nil {
+		for k, v := range c.entra.pool.Sizes() {
+			out[k] = v
+		}
+	}
 	if c.sync.pool != nil {
 		for k, v := range c.sync.pool.Sizes() {
 			out[k] = v
@@ -91,13 +101,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controllers, error) {
 	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, ReconciliationTimeout: timeout}
 	c := mgr.GetClient()
 	sync := &syncStep{pool: opts.Dataverse, now: opts.Now, wake: &wakeups{}}
+	entra := &entraStep{pool: opts.Entra, now: opts.Now, users: &wakeups{}}
 	teams := &TeamReconciler{Client: c, Recorder: mgr.GetEventRecorder("team-controller"), sync: sync}
 	for _, r := range []interface {
 		SetupWithManager(ctrl.Manager, controller.Options) error
 	}{
-		&EnvironmentReconciler{Client: c, Recorder: mgr.GetEventRecorder("environment-controller"), Now: opts.Now, sync: sync},
+		&EnvironmentReconciler{Client: c, Recorder: mgr.GetEventRecorder("environment-controller"), Now: opts.Now, sync: sync, entra: entra},
 		&SecurityRoleReconciler{Client: c, Recorder: mgr.GetEventRecorder("securityrole-controller"), sync: sync},
-		&PlatformUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("platformuser-controller"), Now: opts.Now, sync: sync},
+		&PlatformUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("platformuser-controller"), Now: opts.Now, sync: sync, entra: entra},
 		&ApplicationUserReconciler{Client: c, Recorder: mgr.GetEventRecorder("applicationuser-controller"), sync: sync},
 		teams,
 	} {
@@ -105,7 +116,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controllers, error) {
 			return nil, err
 		}
 	}
-	return &Controllers{sync: sync, teams: teams}, nil
+	return &Controllers{sync: sync, teams: teams, entra: entra}, nil
 }
 
 // registerUsersCollector registers the users gauge once per process: envtest suites start several

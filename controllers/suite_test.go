@@ -90,7 +90,7 @@ func startManager() func() {
 		Controller: config.Controller{SkipNameValidation: &skipNameValidation},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	running, err := controllers.Setup(mgr, controllers.Options{MaxConcurrentReconciles: 4, Dataverse: dataversePool(mgr.GetAPIReader())})
+	running, err := controllers.Setup(mgr, controllers.Options{MaxConcurrentReconciles: 4, Dataverse: dataversePool(mgr.GetAPIReader()), Entra: entraPool(mgr.GetAPIReader())})
 	Expect(err).NotTo(HaveOccurred())
 	runningControllers = running
 	mgrCtx, mgrCancel := context.WithCancel(ctx)

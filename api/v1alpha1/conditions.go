@@ -85,6 +85,24 @@ const (
 	ReasonEnablementDrift      = "EnablementDrift"
 	ReasonSyncConflict         = "SyncConflict"
 
+	// Entra ID target (Microsoft Graph).
+	// ReasonEntraDrift: a declared fact the operator does not manage (signInBlocked, license,
+	// securityGroups) differs from Entra ID, which EN1 then follows.
+	ReasonEntraDrift = "EntraDrift"
+	// ReasonPersonNotFound: Entra ID has no user with spec.userName (or spec.entraObjectId).
+	ReasonPersonNotFound = "PersonNotFound"
+	// ReasonTenantLicensesExhausted: every enabled unit of the SKU is consumed in the tenant.
+	ReasonTenantLicensesExhausted = "TenantLicensesExhausted"
+	// ReasonLicenseNotInTenant: the tenant has no subscription with spec.license's part number.
+	ReasonLicenseNotInTenant = "LicenseNotInTenant"
+	// ReasonNoUsageLocation: Graph assigns no license to a person without a usage location.
+	ReasonNoUsageLocation = "NoUsageLocation"
+	// ReasonGroupNotFound, ReasonGroupAmbiguous, ReasonGroupNotSecurityEnabled: an Entra group
+	// named by spec.securityGroup or a team's spec.group cannot be used.
+	ReasonGroupNotFound           = "GroupNotFound"
+	ReasonGroupAmbiguous          = "GroupAmbiguous"
+	ReasonGroupNotSecurityEnabled = "GroupNotSecurityEnabled"
+
 	// Security roles (SR8).
 	ReasonWebResourceReadable    = "WebResourceReadable"
 	ReasonMissingWebResourceRead = "MissingPrvReadWebResource"

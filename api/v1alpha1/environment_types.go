@@ -60,6 +60,7 @@ type EnvironmentSettings struct {
 }
 
 // EnvironmentSpec is a Power Platform environment with a Dataverse database.
+// +kubebuilder:validation:XValidation:rule="!has(self.entra) || has(self.entra.credentialsSecretRef) || has(self.dataverse)",message="spec.entra.credentialsSecretRef is required without spec.dataverse (it defaults to spec.dataverse.credentialsSecretRef): name the Secret of the app registration that reads Microsoft Graph",fieldPath=".entra"
 type EnvironmentSpec struct {
 	// displayName is the name people see. Defaults to metadata.name.
 	// +kubebuilder:validation:MaxLength=100
@@ -74,8 +75,9 @@ type EnvironmentSpec struct {
 	// +kubebuilder:default=Dynamics365
 	// +optional
 	Product Product `json:"product,omitempty"`
-	// securityGroup is the Entra security group whose direct members may be enabled (EN1).
-	// Nested groups do not count. Absent: every user passes that test.
+	// securityGroup is the Entra security group whose direct members may be enabled (EN1):
+	// its object id or display name (with spec.entra resolved; it must be unique and
+	// security-enabled). Nested groups do not count. Absent: every user passes that test.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
@@ -102,6 +104,10 @@ type EnvironmentSpec struct {
 	// operator decides and reports only.
 	// +optional
 	Dataverse *DataverseTarget `json:"dataverse,omitempty"`
+	// entra names Entra ID (Microsoft Graph) as a second target: the operator observes the facts
+	// that decide enablement (EN1) and, under Manage, makes those spec.entra.manage lists.
+	// +optional
+	Entra *EntraTarget `json:"entra,omitempty"`
 }
 
 // LedgerEntry is one principal's place in an allocation ledger: since when it holds or waits.
@@ -191,6 +197,9 @@ type EnvironmentStatus struct {
 	// dataverse is what the operator observed of the environment's Dataverse (spec.dataverse).
 	// +optional
 	Dataverse *EnvironmentDataverseStatus `json:"dataverse,omitempty"`
+	// entra is what the operator observed of the environment in Entra ID (spec.entra).
+	// +optional
+	Entra *EnvironmentEntraStatus `json:"entra,omitempty"`
 }
 
 // Environment is a Power Platform environment with a Dataverse database.

@@ -154,7 +154,8 @@ type PlatformUserSpec struct {
 	// +optional
 	AdministratorRoles []AdministratorRole `json:"administratorRoles,omitempty"`
 	// entraObjectId is the user's Entra ID object id. With it the operator finds the user in
-	// Dataverse by its alternate key, and adds it from Entra ID when it is not there yet.
+	// Dataverse by its alternate key, and adds it from Entra ID when it is not there yet. Absent,
+	// an Environment with spec.entra finds the person in Entra ID by spec.userName.
 	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
 	// +optional
 	EntraObjectID string `json:"entraObjectId,omitempty"`
@@ -262,6 +263,9 @@ type PlatformUserStatus struct {
 	// +kubebuilder:validation:MaxItems=2
 	// +optional
 	Claims []Claim `json:"claims,omitempty"`
+	// entra is what the operator observed of the person in Entra ID (spec.entra of its Environment).
+	// +optional
+	Entra *PlatformUserEntraStatus `json:"entra,omitempty"`
 }
 
 // PlatformUser is a person's user record in one Power Platform environment.

@@ -57,6 +57,30 @@ type DesiredUser struct {
 	// SecurityGroup and License are the Entra ID facts behind EN1, to name in messages.
 	SecurityGroup string
 	License       string
+	// EnablementManaged: the operator makes the person's membership of the environment's
+	// security group follow Enabled (spec.entra, Manage, SecurityGroupMembership), so Dataverse
+	// disagreeing is Dataverse not having followed Entra ID yet, not EnablementDrift.
+	EnablementManaged bool
+	// Entra is what Entra ID should hold for the person; nil without an Entra target.
+	Entra *DesiredEntraPerson
+}
+
+// DesiredEntraPerson is what Entra ID should hold for a person (internal/entrasync.Person).
+type DesiredEntraPerson struct {
+	// InSecurityGroup is the membership of the environment's security group decided: when the
+	// operator manages it, whether the person may be enabled (spec.enabled, not a stub, holding
+	// its seat (LI1) and, NonInteractive, its slot (AM6)); otherwise what spec.securityGroups
+	// declares, compared for EntraDrift.
+	InSecurityGroup bool
+	// SignInBlocked is spec.signInBlocked, compared with Entra ID's accountEnabled (never written).
+	SignInBlocked bool
+	// License is spec.license; LicenseWaits: its seat is not held yet, so it is not assigned.
+	License      string
+	LicenseWaits bool
+	// Assigned are the licenses the operator assigned before (status.entra.assignedByOperator).
+	Assigned []string
+	// Groups are spec.securityGroups: the group team groups the person is a direct member of.
+	Groups []string
 }
 
 // DesiredApplicationUser is what Dataverse should hold for an application user (AM7).

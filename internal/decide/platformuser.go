@@ -28,6 +28,20 @@ type PlatformUserInput struct {
 	// Older is an older PlatformUser of the environment with the same userName, or nil.
 	Older *v1alpha1.PlatformUser
 	Now   time.Time
+	// Entra is what Entra ID holds for the person when the Environment names an Entra target
+	// and it was observed; nil otherwise (EN1 is then decided from the spec's claims).
+	Entra *EntraPerson
+}
+
+// EntraPerson is what Entra ID holds for one person, as the decision reads it.
+type EntraPerson struct {
+	// Found is false when Entra ID has no such person (PersonNotFound).
+	Found          bool
+	ObjectID       string
+	AccountEnabled bool
+	// Licenses are the SKU part numbers the person holds, directly or by a group.
+	Licenses        []string
+	InSecurityGroup bool
 }
 
 // PlatformUserOutcome is the status to write and the events to record.
@@ -92,7 +106,9 @@ func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Con
 	bu, buProblem := s.businessUnit(u.Spec.BusinessUnit, holder)
 	st.BusinessUnit = bu
 
-	decision := enablement.Decide(EnablementInput(u, env))
+	ein := EnablementInput(u, env)
+	ein.Entra = entraFacts(env, u, in.Entra)
+	decision := enablement.Decide(ein)
 	st.Enabled = decision.Enabled
 	setAspect(conds, v1alpha1.ConditionEnabled, decision.EnabledAspect)
 	setAspect(conds, v1alpha1.ConditionLicensed, decision.Licensed)
@@ -125,6 +141,13 @@ func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Con
 		BusinessUnit: bu, Roles: v1alpha1.DirectRoleNames(roles), ServiceRoles: serviceRoles(roles),
 		Enabled: st.Enabled, SecurityGroup: env.Spec.SecurityGroup, License: u.Spec.License,
 	}
+	if e := env.Spec.Entra; e != nil {
+		d.EnablementManaged = e.Manages(v1alpha1.EntraSecurityGroupMembership) && env.Spec.SecurityGroup != ""
+		d.Entra = desiredEntra(u, env, decision)
+		if d.EntraObjectID == "" && in.Entra != nil && in.Entra.Found {
+			d.EntraObjectID = in.Entra.ObjectID // found by user name: addUser needs the object id
+		}
+	}
 	if u.Spec.Enabled && !u.Spec.Stub && !st.Enabled {
 		d.WaitingReason = decision.EnabledAspect.Reason
 		if d.WaitingFor = waitingFor(u, d.WaitingReason); d.WaitingFor == "" {
@@ -132,6 +155,50 @@ func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Con
 		}
 	}
 	return d
+}
+
+// entraFacts are EN1's Entra ID facts for the enablement decision: nil without an Entra target or
+// before it was first observed; a fact the operator manages is nil (the decision counts).
+func entraFacts(env *v1alpha1.Environment, u *v1alpha1.PlatformUser, p *EntraPerson) *enablement.EntraFacts {
+	e := env.Spec.Entra
+	if e == nil || p == nil {
+		return nil
+	}
+	if !p.Found {
+		return &enablement.EntraFacts{Missing: true}
+	}
+	f := &enablement.EntraFacts{SignInAllowed: p.AccountEnabled}
+	if !e.Manages(v1alpha1.EntraLicenses) {
+		held := u.Spec.License != "" && slices.ContainsFunc(p.Licenses, func(l string) bool { return strings.EqualFold(l, u.Spec.License) })
+		f.LicenseHeld = &held
+	}
+	if !e.Manages(v1alpha1.EntraSecurityGroupMembership) {
+		in := p.InSecurityGroup
+		f.InSecurityGroup = &in
+	}
+	return f
+}
+
+// desiredEntra is what Entra ID should hold for the person. The security group's membership is
+// decided from the spec and the ledger only — never from Entra's own facts — so applying it
+// cannot feed back into the decision.
+func desiredEntra(u *v1alpha1.PlatformUser, env *v1alpha1.Environment, d enablement.Outcome) *DesiredEntraPerson {
+	holds := func(a enablement.Aspect) bool { return !a.Applies || a.OK }
+	out := &DesiredEntraPerson{
+		SignInBlocked: u.Spec.SignInBlocked,
+		License:       u.Spec.License,
+		LicenseWaits:  !holds(d.Licensed),
+		Groups:        slices.Clone(u.Spec.SecurityGroups),
+	}
+	if u.Status.Entra != nil {
+		out.Assigned = slices.Clone(u.Status.Entra.AssignedByOperator)
+	}
+	if env.Spec.Entra.Lists(v1alpha1.EntraSecurityGroupMembership) {
+		out.InSecurityGroup = u.Spec.Enabled && !u.Spec.Stub && holds(d.Licensed) && holds(d.Slot)
+	} else {
+		out.InSecurityGroup = slices.Contains(u.Spec.SecurityGroups, env.Spec.SecurityGroup)
+	}
+	return out
 }
 
 // userRoles resolves direct, administrator-role, stub-default and team roles, and applies EN5 (an

@@ -33,6 +33,9 @@ type Target struct {
 	Admin EntraAdder
 	// EntraSyncWait is how soon a user awaiting Entra ID's sync is looked for again (zero: 30s).
 	EntraSyncWait time.Duration
+	// EntraChanged is set by a person's reconcile that has just changed its membership or
+	// license in Entra ID: the person's sync then asks addUser at once.
+	EntraChanged bool
 
 	reader Reader
 	// write is nil under managementPolicy Observe: see newTarget.

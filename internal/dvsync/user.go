@@ -28,6 +28,7 @@ func PlatformUser(ctx context.Context, t *Target, d *decide.DesiredUser) Result 
 		}
 		o.AskedRecently = d.EntraObjectID != "" && t.added.recent(d.EntraObjectID, t.Now)
 		o.CanAdd = t.Env.Spec.Dataverse.EnvironmentID != "" && t.Admin != nil
+		o.EntraChanged = t.EntraChanged
 		return compareUser(d, o, t.entraSyncWait()), nil
 	})
 }
@@ -45,6 +46,9 @@ type observedUser struct {
 	AskedRecently bool
 	// CanAdd: the environment's id and the admin API are known, so addUser can be asked.
 	CanAdd bool
+	// EntraChanged: the operator has just changed the person's membership or license in Entra
+	// ID, so addUser is asked at once (Dataverse's own sync follows only every ~30 minutes).
+	EntraChanged bool
 }
 
 func (o observedUser) record() *v1alpha1.DataverseRecord {
@@ -127,13 +131,34 @@ func compareUser(d *decide.DesiredUser, o observedUser, entraWait time.Duration)
 	changes, wait := exactRoles(rec.ID, d.Roles, d.ServiceRoles, o, what, OpAssignUserRole, OpUnassignUserRole)
 	obs.Changes = append(obs.Changes, changes...)
 	obs.After = &after
+	follow := o.CanAdd && d.EntraObjectID != ""
 	switch {
 	case wait != nil:
 		obs.Then = wait
+	case rec.IsDisabled == d.Enabled && d.EnablementManaged:
+		// The operator makes the Entra ID facts itself (spec.entra): Dataverse has not followed
+		// them yet. addUser brings them over at once ("Add users to an environment"); without it
+		// Dataverse's background sync does, within about 30 minutes.
+		obs.Then = &Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: entraWait,
+			Message: fmt.Sprintf("Dataverse holds %s %s and has not followed Entra ID yet, where the operator made it %s: waiting for Dataverse to sync it", d.UserName, enabledWord(!rec.IsDisabled), enabledWord(d.Enabled))}
+		follow = follow && (!o.AskedRecently || o.EntraChanged)
 	case rec.IsDisabled == d.Enabled:
 		obs.Then = &Result{Reason: v1alpha1.ReasonEnablementDrift, Message: enablementDrift(d, rec.IsDisabled)}
+		follow = false
+	default:
+		follow = follow && o.EntraChanged
+	}
+	if follow {
+		obs.Changes = append(obs.Changes, Change{Op: OpAddFromEntra, Why: "asked Dataverse to follow Entra ID now (addUser)", ID: d.EntraObjectID})
 	}
 	return obs
+}
+
+func enabledWord(enabled bool) string {
+	if enabled {
+		return "enabled"
+	}
+	return "disabled"
 }
 
 // missingPerson is the outcome for a person Dataverse does not hold: people arrive from Entra

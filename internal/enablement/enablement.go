@@ -37,6 +37,26 @@ type Input struct {
 	SeatsOfSKU    int32
 	Seat          Grant // meaningful when the user needs a license and licenses are counted
 	Slot          Grant // meaningful for NonInteractive users
+
+	// Entra is what Entra ID holds for the person when its Environment names an Entra target
+	// (spec.entra); nil without one, and EN1 is then decided from the spec's claims.
+	Entra *EntraFacts
+}
+
+// EntraFacts are the Entra ID facts behind EN1. A fact the operator manages (spec.entra under
+// Manage, listed in manage) is nil: the operator makes it what it decided, so EN1 counts the
+// decision; a fact it does not manage is what Entra ID holds, and EN1 follows it.
+type EntraFacts struct {
+	// Missing: Entra ID has no such person (PersonNotFound); nothing else is known.
+	Missing bool
+	// SignInAllowed is Entra ID's accountEnabled: never written, so always Entra's.
+	SignInAllowed bool
+	// LicenseHeld: Entra ID holds spec.license for the person (directly or by a group); nil
+	// when the operator manages licenses (it assigns spec.license once the seat is held).
+	LicenseHeld *bool
+	// InSecurityGroup: a direct member of the environment's security group; nil when the
+	// operator manages that membership (a member exactly when it may be enabled).
+	InSecurityGroup *bool
 }
 
 // Aspect is the outcome for one condition.
@@ -73,20 +93,28 @@ func Decide(in Input) Outcome {
 		blockers = append(blockers, Aspect{Reason: accessv1alpha1.ReasonStubUser,
 			Message: fmt.Sprintf("stub user %s is a placeholder created by data import: it cannot sign in or be enabled (AM8)", in.UserName)})
 	default:
-		if in.Spec.SignInBlocked {
+		switch {
+		case in.Entra != nil && in.Entra.Missing:
+			blockers = append(blockers, Aspect{Reason: accessv1alpha1.ReasonPersonNotFound,
+				Message: fmt.Sprintf("Entra ID has no user %s: correct spec.userName (or spec.entraObjectId), or create the person in Entra ID (the operator never creates people)", in.UserName)})
+		case in.Entra != nil && !in.Entra.SignInAllowed:
+			blockers = append(blockers, Aspect{Reason: accessv1alpha1.ReasonSignInBlocked,
+				Message: fmt.Sprintf("sign-in is blocked for %s in Entra ID (accountEnabled false), which the operator never writes: allow its sign-in in Entra ID to enable it (EN1)", in.UserName)})
+		case in.Entra == nil && in.Spec.SignInBlocked:
 			blockers = append(blockers, Aspect{Reason: accessv1alpha1.ReasonSignInBlocked,
 				Message: fmt.Sprintf("sign-in is blocked for %s: set spec.signInBlocked to false to enable it (EN1)", in.UserName)})
 		}
 		if out.Licensed.Applies && !out.Licensed.OK {
 			blockers = append(blockers, out.Licensed)
+		} else if e := in.Entra; e != nil && e.LicenseHeld != nil && !*e.LicenseHeld && in.Spec.AccessMode == accessv1alpha1.AccessModeReadWrite && in.Spec.License != "" {
+			blockers = append(blockers, Aspect{Reason: accessv1alpha1.ReasonUnlicensed,
+				Message: fmt.Sprintf("Entra ID has not assigned license %s to %s (AM2): assign it in Entra ID, or let the operator assign it (add Licenses to the Environment's spec.entra.manage under Manage)", in.Spec.License, in.UserName)})
 		}
 		if out.Slot.Applies && !out.Slot.OK {
 			blockers = append(blockers, out.Slot)
 		}
-		if in.SecurityGroup != "" && !contains(in.Spec.SecurityGroups, in.SecurityGroup) {
-			blockers = append(blockers, Aspect{Reason: accessv1alpha1.ReasonNotInSecurityGroup,
-				Message: fmt.Sprintf("%s is not a direct member of security group %s of environment %s (nested groups do not count): add %s to spec.securityGroups (EN1)",
-					in.UserName, in.SecurityGroup, in.Environment, in.SecurityGroup)})
+		if b, ok := securityGroupBlocker(in); ok {
+			blockers = append(blockers, b)
 		}
 	}
 
@@ -107,6 +135,36 @@ func Decide(in Input) Outcome {
 		out.Mismatch = &Aspect{Reason: accessv1alpha1.ReasonStillEnabled, Message: stillEnabledMessage(in)}
 	}
 	return out
+}
+
+// securityGroupBlocker is EN1's security-group test: without an Entra target, spec.securityGroups
+// must list the environment's group; with one, Entra ID's direct membership counts, or, when the
+// operator manages it, the decision itself (a member exactly when spec.enabled, EN4 keeping the
+// license of one it removes).
+func securityGroupBlocker(in Input) (Aspect, bool) {
+	g := in.SecurityGroup
+	switch {
+	case g == "":
+		return Aspect{}, false
+	case in.Entra == nil:
+		if contains(in.Spec.SecurityGroups, g) {
+			return Aspect{}, false
+		}
+		return Aspect{Reason: accessv1alpha1.ReasonNotInSecurityGroup,
+			Message: fmt.Sprintf("%s is not a direct member of security group %s of environment %s (nested groups do not count): add %s to spec.securityGroups (EN1)",
+				in.UserName, g, in.Environment, g)}, true
+	case in.Entra.InSecurityGroup == nil:
+		if in.Spec.Enabled {
+			return Aspect{}, false
+		}
+		return Aspect{Reason: accessv1alpha1.ReasonNotInSecurityGroup,
+			Message: fmt.Sprintf("the operator keeps %s out of security group %s of environment %s because spec.enabled is false; its license stays (EN4)", in.UserName, g, in.Environment)}, true
+	case *in.Entra.InSecurityGroup:
+		return Aspect{}, false
+	}
+	return Aspect{Reason: accessv1alpha1.ReasonNotInSecurityGroup,
+		Message: fmt.Sprintf("%s is not a direct member of security group %s of environment %s in Entra ID (nested groups do not count): add it there, or let the operator manage the membership (spec.entra.managementPolicy Manage with SecurityGroupMembership) (EN1)",
+			in.UserName, g, in.Environment)}, true
 }
 
 func licensed(in Input) Aspect {
@@ -166,6 +224,14 @@ func licenseClause(in Input) string {
 }
 
 func stillEnabledMessage(in Input) string {
+	if in.Entra != nil {
+		var ways []string
+		if in.SecurityGroup != "" {
+			ways = append(ways, fmt.Sprintf("let the operator remove it from security group %s (spec.entra.managementPolicy Manage with SecurityGroupMembership), or remove it there in Entra ID (recommended: the user keeps its license)", in.SecurityGroup))
+		}
+		ways = append(ways, "block its sign-in in Entra ID")
+		return fmt.Sprintf("spec.enabled is false but Entra ID still holds %s enabled (EN1): to disable it, %s", in.UserName, strings.Join(ways, ", or "))
+	}
 	var ways []string
 	if in.SecurityGroup != "" {
 		ways = append(ways, fmt.Sprintf("remove %s from spec.securityGroups (recommended: the user keeps its license)", in.SecurityGroup))

@@ -162,6 +162,9 @@ func ComparePerson(p Person, s *Snapshot, manage Manage) ([]Change, Facts) {
 		}
 		member(d.g, d.want, d.fact, d.managed, d.why)
 	}
+	if p.SignInBlocked == ps.AccountEnabled {
+		f.Drift = append(f.Drift, Drift{Fact: SignIn, Decided: signInWord(!p.SignInBlocked), Entra: signInWord(ps.AccountEnabled)})
+	}
 	if c, ok := compareLicenses(p, ps, s, manage, &f); ok {
 		changes = append(changes, c)
 	}
@@ -232,6 +235,13 @@ func listed(groups []string, g *GroupState) bool {
 		}
 	}
 	return false
+}
+
+func signInWord(allowed bool) string {
+	if allowed {
+		return "allowed"
+	}
+	return "blocked (accountEnabled false)"
 }
 
 func memberWord(b bool) string {

@@ -20,6 +20,9 @@ const (
 	// Licenses: the SKU a person is to hold is assigned directly; one the operator assigned and no
 	// longer decided is removed.
 	Licenses Fact = "Licenses"
+	// SignIn is accountEnabled: compared with spec.signInBlocked, never written (not a manage
+	// entry).
+	SignIn Fact = "SignIn"
 )
 
 // Manage says which facts may be written. Its zero value writes nothing; DefaultManage is
@@ -74,6 +77,8 @@ type Person struct {
 	// not a stub, holding its seat (LI1) and, NonInteractive, its slot (AM6). False for a person
 	// waiting or disabled (EN4: the license stays).
 	InSecurityGroup bool
+	// SignInBlocked is spec.signInBlocked: compared with accountEnabled, never written.
+	SignInBlocked bool
 	// License is the SKU part number spec.license names ("" none).
 	License string
 	// LicenseWaits: the person does not hold its seat yet (LI1), so License is not assigned; a
