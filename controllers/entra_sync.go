@@ -20,7 +20,10 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/dvsync"
 	"github.com/accessplane/dataverse-access-operator/internal/entrasync"
 	"github.com/accessplane/dataverse-access-operator/internal/graph"
+	"github.com/accessplane/dataverse-access-operator/internal/webapi"
 )
+
+func webapiGUID(s string) bool { return webapi.IsGUID(strings.TrimSpace(s)) }
 
 // NewEntraPool is the Entra ID target's pool over one Graph connector: credentials Secrets are
 // read uncached, one GET when an Environment syncs (as for Dataverse), with the same credentials
@@ -382,6 +385,23 @@ func addSet(list []string, s string) []string {
 	list = append(list, s)
 	sort.Strings(list)
 	return list
+}
+
+// resolveGroup gives a group team's desired state the object id its spec.group (a display name)
+// resolved to in the environment's Entra ID snapshot: Dataverse finds a group team by the id.
+// Without an Entra target, or before the group resolved, the name stays and the team's sync says
+// to use the id.
+func (s *entraStep) resolveGroup(env *accessv1alpha1.Environment, d *decide.DesiredTeam) *decide.DesiredTeam {
+	if d == nil || !d.Type.IsGroupTeam() || webapiGUID(d.Group) || !s.targetOf(env) {
+		return d
+	}
+	id, ok := s.pool.GroupID(env.Namespace+"/"+env.Name, d.Group)
+	if !ok {
+		return d
+	}
+	c := *d
+	c.Group = id
+	return &c
 }
 
 // observeEntra writes the Environment's status.entra (its security group as resolved, the members

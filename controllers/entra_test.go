@@ -154,7 +154,125 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 			g.Expect(got.Status.Entra.UnmanagedMembers).To(Equal(&accessv1alpha1.UnmanagedMembers{Count: 1, First: []string{t.upn("dave")}}))
 			g.Expect(got.Status.Entra.Skus).To(ContainElement(accessv1alpha1.TenantSku{SkuPartNumber: t.sku, Enabled: 10, Consumed: 4}))
 		}, "30s").Should(Succeed())
-		Expect(emu.RemoveGroupMember(t.groupID, dave)).To(Succeed()) // keep the directory tidy for later specs
+	})
+
+	It("Observe (EN1 from Entra ID): nothing is written to Graph; a person Entra ID keeps out of the security group is not enabled and says so, and the membership Manage would add is reported Drifted", func() {
+		const env = "entra-observe"
+		t := newEntraTenant(ns, 10)
+		t.person("erin", true)
+		frank := t.person("frank", true)
+		Expect(emu.AddGroupMember(t.groupID, frank)).To(Succeed())
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementObserve, nil, 5)
+		create(e)
+		Eventually(readyReason(environment(ns, env)), "30s").Should(Equal("True"))
+		since := time.Now()
+		mk := func(name string) *accessv1alpha1.PlatformUser {
+			return user(ns, name, env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) {
+				u.Spec.UserName = t.upn(name)
+				u.Spec.SecurityGroups = []string{t.group} // a claim Entra ID contradicts for erin
+			})
+		}
+		erin, fr := mk("erin"), mk("frank")
+		create(erin, fr)
+		Eventually(readyReason(erin), "30s").Should(Equal(accessv1alpha1.ReasonNotInSecurityGroup), "EN1 follows Entra ID, not spec.securityGroups")
+		Expect(condition(erin, accessv1alpha1.ConditionEnabled).Message).To(ContainSubstring("in Entra ID"))
+		Eventually(func() string { return syncedCondition(erin) }, "30s").Should(Equal(accessv1alpha1.ReasonDrifted))
+		Expect(condition(erin, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("is not a direct member of the security group"))
+		Eventually(readyReason(fr), "30s").Should(Equal("True"))
+		Consistently(func() []string { return graphWrites(since) }, "3s").Should(BeEmpty(), "Observe writes nothing to Graph")
+	})
+
+	It("EntraDrift (Stalled): a declared fact the operator does not manage that Entra ID contradicts — sign-in blocked in Entra ID while spec.signInBlocked is false — names the field, its value and Entra's, and EN1 follows Entra ID", func() {
+		const env = "entra-drift"
+		t := newEntraTenant(ns, 10)
+		t.person("gina", true)
+		Expect(emu.SetAccountEnabled(t.upn("gina"), false)).To(Succeed())
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, nil, 5)
+		create(e)
+		u := user(ns, "gina", env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) { u.Spec.UserName = t.upn("gina") })
+		create(u)
+		Eventually(func() string { return syncedCondition(u) }, "30s").Should(Equal(accessv1alpha1.ReasonEntraDrift))
+		msg := condition(u, accessv1alpha1.ConditionSynced).Message
+		Expect(msg).To(ContainSubstring("spec.signInBlocked is false"))
+		Expect(msg).To(ContainSubstring("blocked (accountEnabled false)"))
+		Expect(condition(u, accessv1alpha1.ConditionEnabled).Reason).To(Equal(accessv1alpha1.ReasonSignInBlocked))
+		Expect(stalledReason(u)).To(Equal(accessv1alpha1.ReasonSignInBlocked), "Ready's first problem stalls it")
+		Expect(*entraStatusOf(u).AccountEnabled).To(BeFalse())
+	})
+
+	It("PersonNotFound (Stalled): no Entra user with spec.userName is a clear condition, and nothing is written", func() {
+		const env = "entra-missing"
+		t := newEntraTenant(ns, 10)
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, nil, 5)
+		create(e)
+		since := time.Now()
+		u := user(ns, "ghost", env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) { u.Spec.UserName = t.upn("ghost") })
+		create(u)
+		Eventually(readyReason(u), "30s").Should(Equal(accessv1alpha1.ReasonPersonNotFound))
+		Expect(stalledReason(u)).To(Equal(accessv1alpha1.ReasonPersonNotFound))
+		Expect(condition(u, accessv1alpha1.ConditionSynced).Reason).To(Equal(accessv1alpha1.ReasonPersonNotFound))
+		Expect(condition(u, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("correct spec.userName"))
+		Expect(graphWrites(since)).To(BeEmpty())
+	})
+
+	It("SyncConflict: two Environments managing one security group with different decisions for one person — the later one reports SyncConflict and writes no membership of it; the older one's decision stands", func() {
+		t := newEntraTenant(ns, 10)
+		hank := t.person("hank", true)
+		older, _ := entraEnvironment(ns, "entra-old", t, accessv1alpha1.ManagementManage, nil, 5)
+		create(older)
+		Eventually(readyReason(environment(ns, "entra-old")), "30s").Should(Equal("True"))
+		time.Sleep(1100 * time.Millisecond) // creation timestamps have a second's resolution
+		younger, _ := entraEnvironment(ns, "entra-new", t, accessv1alpha1.ManagementManage, nil, 5)
+		create(younger)
+		Eventually(readyReason(environment(ns, "entra-new")), "30s").Should(Equal("True"))
+		mk := func(name, env string, enabled bool) *accessv1alpha1.PlatformUser {
+			return user(ns, name, env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) {
+				u.Spec.UserName, u.Spec.Enabled = t.upn("hank"), enabled
+			})
+		}
+		keep := mk("hank-old", "entra-old", true)
+		create(keep)
+		Eventually(func() string { return syncedCondition(keep) }, "30s").Should(Equal(accessv1alpha1.ReasonSynced))
+		since := time.Now()
+		drop := mk("hank-new", "entra-new", false)
+		create(drop)
+		Eventually(func() string { return syncedCondition(drop) }, "30s").Should(Equal(accessv1alpha1.ReasonSyncConflict))
+		Expect(condition(drop, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring(ns + "/entra-old"))
+		Consistently(func() []string { return graphWrites(since) }, "3s").Should(BeEmpty(), "the later environment removes nothing")
+		Expect(emu.AddGroupMember(t.groupID, hank)).To(Succeed()) // already one: no change
+		Expect(syncedCondition(keep)).To(Equal(accessv1alpha1.ReasonSynced))
+	})
+
+	It("Unauthorized names the Graph application permission the app registration lacks (a 403 Authorization_RequestDenied)", func() {
+		const env = "entra-403"
+		t := newEntraTenant(ns, 10)
+		t.person("ivan", true)
+		emu.SetAppPermissions(emulator.OperatorApplicationID, []string{"User.Read.All", "GroupMember.Read.All", "Organization.Read.All"})
+		DeferCleanup(func() { emu.SetAppPermissions(emulator.OperatorApplicationID, nil) })
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, nil, 5)
+		create(e)
+		u := user(ns, "ivan", env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) { u.Spec.UserName = t.upn("ivan") })
+		create(u)
+		Eventually(func() string { return syncedCondition(u) }, "30s").Should(Equal(accessv1alpha1.ReasonUnauthorized))
+		Expect(condition(u, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("GroupMember.ReadWrite.All"))
+	})
+
+	It("a security group named by a display name that matches no group, or several, is a clear condition on the Environment naming what to change", func() {
+		const env = "entra-nogroup"
+		t := newEntraTenant(ns, 10)
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, nil, 5)
+		e.Spec.SecurityGroup = "No such group " + ns
+		create(e)
+		Eventually(func() string { return syncedCondition(environment(ns, env)) }, "30s").Should(Equal(accessv1alpha1.ReasonGroupNotFound))
+		Expect(condition(environment(ns, env), accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("spec.securityGroup"))
+		twin := "Twin " + ns
+		_, err := emu.AddGroup(emulator.DirectoryGroup{ID: "9a000000-0000-4000-8000-" + fmt.Sprintf("%012d", GinkgoRandomSeed()%1e12), DisplayName: twin})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = emu.AddGroup(emulator.DirectoryGroup{ID: "9b000000-0000-4000-8000-" + fmt.Sprintf("%012d", GinkgoRandomSeed()%1e12), DisplayName: twin})
+		Expect(err).NotTo(HaveOccurred())
+		update(environment(ns, env), func(e *accessv1alpha1.Environment) { e.Spec.SecurityGroup = twin })
+		Eventually(func() string { return syncedCondition(environment(ns, env)) }, "30s").Should(Equal(accessv1alpha1.ReasonGroupAmbiguous))
+		Expect(stalledReason(environment(ns, env))).To(Equal(accessv1alpha1.ReasonGroupAmbiguous))
 		_ = http.MethodGet
 		_ = metav1.Now
 	})

@@ -27,6 +27,7 @@ type TeamReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	sync     *syncStep
+	entra    *entraStep
 	recount  recountDebounce
 }
 
@@ -59,9 +60,11 @@ func (r *TeamReconciler) decide(ctx context.Context, team *accessv1alpha1.Team) 
 		if err := r.sync.keepRecordFinalizer(ctx, r.Client, in.Environment, team, out.Desired != nil); err != nil {
 			return acted{}, err
 		}
+		// A group named by its display name goes to Dataverse as the object id Entra ID resolved.
+		desired := r.entra.resolveGroup(in.Environment, out.Desired)
 		after, events := r.sync.run(ctx, syncInput{env: in.Environment, obj: team, kind: kindTeam,
-			conditions: &team.Status.Conditions, record: &team.Status.Dataverse, desired: out.Desired,
-			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.Team(ctx, t, out.Desired) }})
+			conditions: &team.Status.Conditions, record: &team.Status.Dataverse, desired: desired,
+			apply: func(ctx context.Context, t *dvsync.Target) dvsync.Result { return dvsync.Team(ctx, t, desired) }})
 		return acted{events: events, requeueAfter: after}, nil
 	}}, nil
 }

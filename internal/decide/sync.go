@@ -14,6 +14,15 @@ var stalledSync = map[string]bool{
 	v1alpha1.ReasonUnauthorized:    true,
 	v1alpha1.ReasonEnablementDrift: true,
 	v1alpha1.ReasonSyncConflict:    true,
+	// The Entra ID target's: a person, a group or a license only a person can fix.
+	v1alpha1.ReasonEntraDrift:              true,
+	v1alpha1.ReasonPersonNotFound:          true,
+	v1alpha1.ReasonTenantLicensesExhausted: true,
+	v1alpha1.ReasonLicenseNotInTenant:      true,
+	v1alpha1.ReasonNoUsageLocation:         true,
+	v1alpha1.ReasonGroupNotFound:           true,
+	v1alpha1.ReasonGroupAmbiguous:          true,
+	v1alpha1.ReasonGroupNotSecurityEnabled: true,
 }
 
 // ApplySynced writes the Synced condition of an object whose Environment names a Dataverse

@@ -411,6 +411,24 @@ func older(a, b claim) bool {
 	return a.env < b.env
 }
 
+// GroupID is the object id a group the environment names (its security group or a group team's
+// group, by display name or id) resolved to in the last snapshot; false when it did not resolve
+// or was not observed yet.
+func (p *Pool) GroupID(key, ref string) (string, bool) {
+	e := p.env(key)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.snap == nil {
+		return "", false
+	}
+	for _, g := range e.snap.groups() {
+		if strings.EqualFold(strings.TrimSpace(g.Ref), strings.TrimSpace(ref)) && g.Problem == nil && g.ID != "" {
+			return g.ID, true
+		}
+	}
+	return "", false
+}
+
 // Invalidate makes the environment's next use observe again (its credentials changed, or a
 // write's answer was lost).
 func (p *Pool) Invalidate(key string) {
