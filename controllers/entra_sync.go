@@ -351,11 +351,11 @@ func entraStatus(prev *accessv1alpha1.PlatformUserEntraStatus, env *accessv1alph
 		if c.Op != entrasync.OpAssignLicense {
 			continue
 		}
-		for _, id := range c.Add {
-			st.AssignedByOperator = addSet(st.AssignedByOperator, skuPart(ps, id))
+		for _, part := range c.AddParts {
+			st.AssignedByOperator = addSet(st.AssignedByOperator, part)
 		}
-		for _, id := range c.Remove {
-			st.AssignedByOperator = slices.DeleteFunc(st.AssignedByOperator, func(s string) bool { return strings.EqualFold(s, skuPart(ps, id)) })
+		for _, part := range c.RemoveParts {
+			st.AssignedByOperator = slices.DeleteFunc(st.AssignedByOperator, func(s string) bool { return strings.EqualFold(s, part) })
 		}
 	}
 	if len(whys) > 0 {
@@ -365,17 +365,6 @@ func entraStatus(prev *accessv1alpha1.PlatformUserEntraStatus, env *accessv1alph
 		st.AssignedByOperator = nil
 	}
 	return st
-}
-
-func skuPart(ps *entrasync.PersonState, id string) string {
-	if ps != nil {
-		for _, l := range ps.Licenses {
-			if strings.EqualFold(l.SkuID, id) {
-				return l.SkuPartNumber
-			}
-		}
-	}
-	return strings.ToLower(id)
 }
 
 func addSet(list []string, s string) []string {
@@ -419,7 +408,7 @@ func (s *entraStep) observeEnvironment(ctx context.Context, c client.Reader, env
 	if err != nil {
 		return dvsync.Result{Reason: accessv1alpha1.ReasonSyncPending, RequeueAfter: time.Second, Message: err.Error()}, true
 	}
-	if err := s.pool.Connect(ctx, spec); err != nil {
+	if err := s.pool.Connect(ctx, spec, now(s.now)); err != nil {
 		return graphFailed(err, "environment "+env.Name), true
 	}
 	v, err := s.pool.Environment(ctx, spec, people(ctx, c, env), now(s.now))

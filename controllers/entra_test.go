@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse/emulator"
@@ -84,6 +85,14 @@ func entraEnvironment(ns, name string, t *entraTenant, policy accessv1alpha1.Man
 	return e, dv
 }
 
+// syncedReason is the reason of an object's Synced condition ("" when it has none).
+func syncedReason(obj client.Object) string {
+	if c := condition(obj, accessv1alpha1.ConditionSynced); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
 func entraStatusOf(u *accessv1alpha1.PlatformUser) *accessv1alpha1.PlatformUserEntraStatus {
 	ExpectWithOffset(1, k8sClient.Get(ctx, key(u.Namespace, u.Name), u)).To(Succeed())
 	return u.Status.Entra
@@ -122,6 +131,7 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 			})
 		}
 		a, b := mk("alice", true), mk("bob", false)
+		b.Spec.SecurityRoles = nil // EN6: no role is assigned to a disabled user
 		create(a, b)
 		Eventually(readyReason(a), "30s").Should(Equal("True"))
 		c := mk("carol", true) // the two seats are held: alice's and bob's (EN4: kept while disabled)
@@ -129,8 +139,8 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		Eventually(readyReason(b), "30s").Should(Equal("True"))
 		Eventually(readyReason(c), "30s").Should(Equal(accessv1alpha1.ReasonSeatsExhausted))
 
-		Expect(syncedCondition(a)).To(Equal(accessv1alpha1.ReasonSynced))
-		Eventually(func() string { return syncedCondition(b) }, "30s").Should(Equal(accessv1alpha1.ReasonSynced))
+		Expect(syncedReason(a)).To(Equal(accessv1alpha1.ReasonSynced))
+		Eventually(func() string { return syncedReason(b) }, "30s").Should(Equal(accessv1alpha1.ReasonSynced))
 		Expect(graphWrites(since)).To(Equal([]string{
 			"DELETE groups/" + t.groupID + "/members/" + bob + "/$ref",
 			"POST groups/" + t.groupID + "/members/$ref",
@@ -144,7 +154,7 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 
 		Eventually(func() *bool { return dataverseDisabled(dv, t.upn("alice")) }, "30s").Should(HaveValue(BeFalse()), "Dataverse follows at once")
 		Eventually(func() *bool { return dataverseDisabled(dv, t.upn("bob")) }, "30s").Should(HaveValue(BeTrue()))
-		Expect(syncedCondition(a)).NotTo(Equal(accessv1alpha1.ReasonEnablementDrift))
+		Expect(syncedReason(a)).NotTo(Equal(accessv1alpha1.ReasonEnablementDrift))
 
 		Eventually(func(g Gomega) {
 			var got accessv1alpha1.Environment
@@ -176,7 +186,7 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		create(erin, fr)
 		Eventually(readyReason(erin), "30s").Should(Equal(accessv1alpha1.ReasonNotInSecurityGroup), "EN1 follows Entra ID, not spec.securityGroups")
 		Expect(condition(erin, accessv1alpha1.ConditionEnabled).Message).To(ContainSubstring("in Entra ID"))
-		Eventually(func() string { return syncedCondition(erin) }, "30s").Should(Equal(accessv1alpha1.ReasonDrifted))
+		Eventually(func() string { return syncedReason(erin) }, "30s").Should(Equal(accessv1alpha1.ReasonDrifted))
 		Expect(condition(erin, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("is not a direct member of the security group"))
 		Eventually(readyReason(fr), "30s").Should(Equal("True"))
 		Consistently(func() []string { return graphWrites(since) }, "3s").Should(BeEmpty(), "Observe writes nothing to Graph")
@@ -191,7 +201,7 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		create(e)
 		u := user(ns, "gina", env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) { u.Spec.UserName = t.upn("gina") })
 		create(u)
-		Eventually(func() string { return syncedCondition(u) }, "30s").Should(Equal(accessv1alpha1.ReasonEntraDrift))
+		Eventually(func() string { return syncedReason(u) }, "30s").Should(Equal(accessv1alpha1.ReasonEntraDrift))
 		msg := condition(u, accessv1alpha1.ConditionSynced).Message
 		Expect(msg).To(ContainSubstring("spec.signInBlocked is false"))
 		Expect(msg).To(ContainSubstring("blocked (accountEnabled false)"))
@@ -232,15 +242,15 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		}
 		keep := mk("hank-old", "entra-old", true)
 		create(keep)
-		Eventually(func() string { return syncedCondition(keep) }, "30s").Should(Equal(accessv1alpha1.ReasonSynced))
+		Eventually(func() string { return syncedReason(keep) }, "30s").Should(Equal(accessv1alpha1.ReasonSynced))
 		since := time.Now()
 		drop := mk("hank-new", "entra-new", false)
 		create(drop)
-		Eventually(func() string { return syncedCondition(drop) }, "30s").Should(Equal(accessv1alpha1.ReasonSyncConflict))
+		Eventually(func() string { return syncedReason(drop) }, "30s").Should(Equal(accessv1alpha1.ReasonSyncConflict))
 		Expect(condition(drop, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring(ns + "/entra-old"))
 		Consistently(func() []string { return graphWrites(since) }, "3s").Should(BeEmpty(), "the later environment removes nothing")
 		Expect(emu.AddGroupMember(t.groupID, hank)).To(Succeed()) // already one: no change
-		Expect(syncedCondition(keep)).To(Equal(accessv1alpha1.ReasonSynced))
+		Expect(syncedReason(keep)).To(Equal(accessv1alpha1.ReasonSynced))
 	})
 
 	It("Unauthorized names the Graph application permission the app registration lacks (a 403 Authorization_RequestDenied)", func() {
@@ -253,7 +263,7 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		create(e)
 		u := user(ns, "ivan", env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) { u.Spec.UserName = t.upn("ivan") })
 		create(u)
-		Eventually(func() string { return syncedCondition(u) }, "30s").Should(Equal(accessv1alpha1.ReasonUnauthorized))
+		Eventually(func() string { return syncedReason(u) }, "30s").Should(Equal(accessv1alpha1.ReasonUnauthorized))
 		Expect(condition(u, accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("GroupMember.ReadWrite.All"))
 	})
 
@@ -263,7 +273,7 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, nil, 5)
 		e.Spec.SecurityGroup = "No such group " + ns
 		create(e)
-		Eventually(func() string { return syncedCondition(environment(ns, env)) }, "30s").Should(Equal(accessv1alpha1.ReasonGroupNotFound))
+		Eventually(func() string { return syncedReason(environment(ns, env)) }, "30s").Should(Equal(accessv1alpha1.ReasonGroupNotFound))
 		Expect(condition(environment(ns, env), accessv1alpha1.ConditionSynced).Message).To(ContainSubstring("spec.securityGroup"))
 		twin := "Twin " + ns
 		_, err := emu.AddGroup(emulator.DirectoryGroup{ID: "9a000000-0000-4000-8000-" + fmt.Sprintf("%012d", GinkgoRandomSeed()%1e12), DisplayName: twin})
@@ -271,9 +281,150 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		_, err = emu.AddGroup(emulator.DirectoryGroup{ID: "9b000000-0000-4000-8000-" + fmt.Sprintf("%012d", GinkgoRandomSeed()%1e12), DisplayName: twin})
 		Expect(err).NotTo(HaveOccurred())
 		update(environment(ns, env), func(e *accessv1alpha1.Environment) { e.Spec.SecurityGroup = twin })
-		Eventually(func() string { return syncedCondition(environment(ns, env)) }, "30s").Should(Equal(accessv1alpha1.ReasonGroupAmbiguous))
+		Eventually(func() string { return syncedReason(environment(ns, env)) }, "30s").Should(Equal(accessv1alpha1.ReasonGroupAmbiguous))
 		Expect(stalledReason(environment(ns, env))).To(Equal(accessv1alpha1.ReasonGroupAmbiguous))
-		_ = http.MethodGet
+	})
+
+	It("Manage Licenses (LI1, EN4): the SKU of spec.license is assigned when the user holds its seat, a license a group assigns is left alone, no unit left in the tenant is TenantLicensesExhausted naming SKU, enabled and consumed, and the operator removes only a license it assigned once spec.license no longer names it — never because the user was disabled", func() {
+		const env = "entra-lic"
+		t := newEntraTenant(ns, 2)
+		jack := t.person("jack", false)
+		kim := t.person("kim", false)
+		t.person("leo", false)
+		licensing, err := emu.AddGroup(emulator.DirectoryGroup{DisplayName: "Licensing " + ns, Members: []string{kim}, AssignedLicenses: []emulator.AssignedLicense{{SkuID: t.skuID}}})
+		Expect(err).NotTo(HaveOccurred())
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, []accessv1alpha1.EntraFact{accessv1alpha1.EntraSecurityGroupMembership, accessv1alpha1.EntraLicenses}, 5)
+		create(e)
+		Eventually(readyReason(environment(ns, env)), "30s").Should(Equal("True"))
+		since := time.Now()
+		mk := func(name string) *accessv1alpha1.PlatformUser {
+			return user(ns, name, env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) { u.Spec.UserName = t.upn(name) })
+		}
+		j, k := mk("jack"), mk("kim")
+		create(j, k)
+		Eventually(readyReason(j), "30s").Should(Equal("True"))
+		Eventually(readyReason(k), "30s").Should(Equal("True"))
+		Expect(entraStatusOf(j).AssignedByOperator).To(Equal([]string{t.sku}))
+		Expect(entraStatusOf(k).AssignedByOperator).To(BeEmpty(), "kim holds it through a group")
+		Expect(entraStatusOf(k).Licenses).To(ConsistOf(accessv1alpha1.EntraLicense{SkuPartNumber: t.sku, ByGroups: []string{licensing}}))
+		lic := 0
+		for _, w := range graphWrites(since) {
+			if strings.HasSuffix(w, "/assignLicense") {
+				lic++
+				Expect(w).To(Equal("POST users/" + jack + "/assignLicense"))
+			}
+		}
+		Expect(lic).To(Equal(1), "one license assigned: jack's")
+
+		l := mk("leo") // both units are consumed: jack's and kim's
+		create(l)
+		Eventually(func() string { return syncedReason(l) }, "30s").Should(Equal(accessv1alpha1.ReasonTenantLicensesExhausted))
+		msg := condition(l, accessv1alpha1.ConditionSynced).Message
+		Expect(msg).To(ContainSubstring(t.sku))
+		Expect(msg).To(ContainSubstring("2 enabled, 2 consumed"))
+		Expect(stalledReason(l)).NotTo(BeEmpty())
+
+		before := time.Now()
+		update(j, func(u *accessv1alpha1.PlatformUser) { u.Spec.Enabled = false })
+		update(k, func(u *accessv1alpha1.PlatformUser) { u.Spec.Enabled = false })
+		Eventually(func() *bool { return entraStatusOf(j).MemberOfSecurityGroup }, "30s").Should(HaveValue(BeFalse()))
+		Consistently(func() []string {
+			var out []string
+			for _, w := range graphWrites(before) {
+				if strings.HasSuffix(w, "/assignLicense") {
+					out = append(out, w)
+				}
+			}
+			return out
+		}, "3s").Should(BeEmpty(), "EN4: disabling removes no license")
+
+		before = time.Now()
+		update(j, func(u *accessv1alpha1.PlatformUser) {
+			u.Spec.License, u.Spec.AccessMode = "", accessv1alpha1.AccessModeAdministrative
+		})
+		Eventually(func() []string { return entraStatusOf(j).AssignedByOperator }, "30s").Should(BeEmpty())
+		Expect(graphWrites(before)).To(ContainElement("POST users/" + jack + "/assignLicense"))
+		Expect(entraStatusOf(j).Licenses).To(BeEmpty(), "the license the operator assigned is removed")
+		_ = kim
+	})
+
+	It("Manage GroupTeamMembership (TM1): a group team's group, named by display name, has as direct members among managed people exactly those listing it in spec.securityGroups, and the Dataverse team is found by the resolved object id", func() {
+		const env = "entra-team"
+		t := newEntraTenant(ns, 10)
+		mia := t.person("mia", true)
+		ned := t.person("ned", true)
+		closers := "Closers " + ns
+		groupID, err := emu.AddGroup(emulator.DirectoryGroup{DisplayName: closers, Members: []string{ned}})
+		Expect(err).NotTo(HaveOccurred())
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, []accessv1alpha1.EntraFact{accessv1alpha1.EntraSecurityGroupMembership, accessv1alpha1.EntraGroupTeamMembership}, 5)
+		create(e)
+		Eventually(readyReason(environment(ns, env)), "30s").Should(Equal("True"))
+		tm := team(ns, "closers", env, accessv1alpha1.TeamAADSecurityGroup, func(x *accessv1alpha1.Team) {
+			x.Spec.Group = closers
+			x.Spec.SecurityRoles = []string{env + accessv1alpha1.BasicUserRoleSuffix}
+		})
+		create(tm)
+		since := time.Now()
+		mk := func(name string, groups ...string) *accessv1alpha1.PlatformUser {
+			return user(ns, name, env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) {
+				u.Spec.UserName, u.Spec.SecurityGroups = t.upn(name), groups
+			})
+		}
+		m, n := mk("mia", closers), mk("ned")
+		create(m, n)
+		Eventually(readyReason(m), "30s").Should(Equal("True"))
+		Eventually(readyReason(n), "30s").Should(Equal("True"))
+		Eventually(func() []string { return graphWrites(since) }, "30s").Should(ContainElements(
+			"POST groups/"+groupID+"/members/$ref",
+			"DELETE groups/"+groupID+"/members/"+ned+"/$ref",
+		))
+		Eventually(func() string { return syncedReason(tm) }, "90s").Should(Equal(accessv1alpha1.ReasonSynced), "the team is found or created by the group's object id")
+		_ = mia
+	})
+
+	It("a 429 storm and a 503 after the add was made converge with no duplicate write: a throttled add is retried after its Retry-After, a lost answer is observed before anything is resent", func() {
+		const env = "entra-faults"
+		t := newEntraTenant(ns, 10)
+		olga := t.person("olga", true)
+		pete := t.person("pete", true)
+		e, _ := entraEnvironment(ns, env, t, accessv1alpha1.ManagementManage, nil, 5)
+		create(e)
+		Eventually(readyReason(environment(ns, env)), "30s").Should(Equal("True"))
+		emu.AddFault(emulator.Fault{Environment: emulator.GraphEnvironment, Method: http.MethodPost, PathContains: "members/$ref", Status: http.StatusTooManyRequests, Code: "TooManyRequests", RetryAfter: 1, Count: 3})
+		DeferCleanup(emu.ClearFaults)
+		since := time.Now()
+		mk := func(name string) *accessv1alpha1.PlatformUser {
+			return user(ns, name, env, withLicense(t.sku), withRoles(env+accessv1alpha1.BasicUserRoleSuffix), func(u *accessv1alpha1.PlatformUser) { u.Spec.UserName = t.upn(name) })
+		}
+		o := mk("olga")
+		create(o)
+		Eventually(func() string { return syncedReason(o) }, "60s").Should(Equal(accessv1alpha1.ReasonSynced))
+		adds := func(from time.Time) (made, answered []int) {
+			for _, r := range emulator.GraphRequests(emu.Requests()) {
+				if r.Time.Before(from) || r.Method != http.MethodPost || !strings.Contains(r.Path, "members/$ref") {
+					continue
+				}
+				answered = append(answered, r.Status)
+				if r.Status == http.StatusNoContent || r.Applied == http.StatusNoContent {
+					made = append(made, r.Status)
+				}
+			}
+			return made, answered
+		}
+		made, answered := adds(since)
+		Expect(made).To(HaveLen(1), "one add made (answers: %v)", answered)
+		Expect(answered).To(ContainElement(http.StatusTooManyRequests))
+
+		since = time.Now()
+		emu.AddFault(emulator.Fault{Environment: emulator.GraphEnvironment, Method: http.MethodPost, PathContains: "members/$ref", Status: http.StatusServiceUnavailable, After: true})
+		p := mk("pete")
+		create(p)
+		Eventually(func() string { return syncedReason(p) }, "60s").Should(Equal(accessv1alpha1.ReasonSynced))
+		made, answered = adds(since)
+		Expect(made).To(HaveLen(1), "the add whose answer was lost is not sent again (answers: %v)", answered)
+		Expect(answered).To(Equal([]int{http.StatusServiceUnavailable}))
+		Expect(*entraStatusOf(p).MemberOfSecurityGroup).To(BeTrue())
+		_, _ = olga, pete
 		_ = metav1.Now
 	})
 })

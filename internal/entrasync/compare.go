@@ -30,9 +30,9 @@ type Change struct {
 	// User is the person's object id; UserName its user name as decided.
 	User     string
 	UserName string
-	// Add and Remove are SKU ids (AssignLicense).
-	Add    []string
-	Remove []string
+	// Add and Remove are SKU ids (AssignLicense); AddParts and RemoveParts their part numbers.
+	Add, AddParts       []string
+	Remove, RemoveParts []string
 }
 
 // ProblemKind is a typed outcome only a person can fix: no write is decided for it.
@@ -195,7 +195,7 @@ func compareLicenses(p Person, ps *PersonState, s *Snapshot, manage Manage, f *F
 			f.Problems = append(f.Problems, Problem{Kind: NoUsageLocation, Name: p.UserName,
 				Message: fmt.Sprintf("%s has no usage location in Entra ID, which a license needs: set its usageLocation (the operator never writes profile fields)", p.UserName)})
 		default:
-			c.Add = append(c.Add, sku.SkuID)
+			c.Add, c.AddParts = append(c.Add, sku.SkuID), append(c.AddParts, sku.SkuPartNumber)
 			whys = append(whys, fmt.Sprintf("%s does not hold license %s", p.UserName, sku.SkuPartNumber))
 		}
 	}
@@ -205,7 +205,7 @@ func compareLicenses(p Person, ps *PersonState, s *Snapshot, manage Manage, f *F
 				continue
 			}
 			if l, ok := ps.License(part); ok && l.Direct {
-				c.Remove = append(c.Remove, l.SkuID)
+				c.Remove, c.RemoveParts = append(c.Remove, l.SkuID), append(c.RemoveParts, l.SkuPartNumber)
 				whys = append(whys, fmt.Sprintf("license %s, assigned by the operator, is no longer named by spec.license", l.SkuPartNumber))
 			}
 		}

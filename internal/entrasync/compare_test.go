@@ -66,7 +66,14 @@ func remove(group, ref, why string) Change {
 }
 
 func license(add, remove []string, why string) Change {
-	return Change{Op: OpAssignLicense, User: adaID, UserName: "ada@contoso.example", Add: add, Remove: remove, Why: why}
+	parts := func(ids []string) []string {
+		var out []string
+		for _, id := range ids {
+			out = append(out, map[string]string{skuSales: "DYN365_ENTERPRISE_SALES", skuApps: "POWERAPPS_PER_USER"}[id])
+		}
+		return out
+	}
+	return Change{Op: OpAssignLicense, User: adaID, UserName: "ada@contoso.example", Add: add, AddParts: parts(add), Remove: remove, RemoveParts: parts(remove), Why: why}
 }
 
 const (

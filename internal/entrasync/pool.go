@@ -69,6 +69,7 @@ type envState struct {
 	mu        sync.Mutex
 	secretKey string // Secret name and resourceVersion the client was built from
 	client    Client
+	connected time.Time // when the Secret was last read by Connect
 	// failure is why no client could be built; cleared when the Secret changes.
 	failure error
 	shape   string
@@ -106,12 +107,21 @@ func (p *Pool) env(key string) *envState {
 }
 
 // Connect reads the environment's credentials Secret (one GET) and rebuilds its client when the
-// Secret changed. The Environment's reconcile calls it, so a fixed Secret is used at once.
-func (p *Pool) Connect(ctx context.Context, spec Spec) error {
+// Secret changed. The Environment's reconcile calls it; a connected environment reads its Secret
+// again once per interval (with its snapshot), one without a usable client at every call, so a
+// fixed Secret is used at the Environment's next reconcile.
+func (p *Pool) Connect(ctx context.Context, spec Spec, now time.Time) error {
 	e := p.env(spec.Key)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return p.connect(ctx, e, spec)
+	if e.client != nil && now.Sub(e.connected) < spec.Interval {
+		return nil
+	}
+	if err := p.connect(ctx, e, spec); err != nil {
+		return err
+	}
+	e.connected = now
+	return nil
 }
 
 func (p *Pool) connect(ctx context.Context, e *envState, spec Spec) error {
