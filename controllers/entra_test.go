@@ -155,6 +155,13 @@ var _ = Describe("Entra ID target: enabling and disabling people through Microso
 		Eventually(func() *bool { return dataverseDisabled(dv, t.upn("alice")) }, "30s").Should(HaveValue(BeFalse()), "Dataverse follows at once")
 		Eventually(func() *bool { return dataverseDisabled(dv, t.upn("bob")) }, "30s").Should(HaveValue(BeTrue()))
 		Expect(syncedReason(a)).NotTo(Equal(accessv1alpha1.ReasonEnablementDrift))
+		addUsers := 0
+		for _, r := range requestsTo(since, emu.EnvironmentID(dv)) {
+			if apiPath(r) == "addUser" {
+				addUsers++
+			}
+		}
+		Expect(addUsers).To(BeNumerically(">=", 2), "addUser asked for the people whose membership changed (no background sync runs here)")
 
 		Eventually(func(g Gomega) {
 			var got accessv1alpha1.Environment

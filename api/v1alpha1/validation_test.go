@@ -266,6 +266,14 @@ var _ = Describe("Admission refuses every single-object mistake", Ordered, Conti
 			`{type: Staging}`, "spec.type", envTypeValues),
 		Entry("AM8: environment product outside the enum", "Environment",
 			`{product: Dynamics}`, "spec.product", productValues),
+		Entry("EN1/Entra: spec.entra without credentials and without spec.dataverse to take them from", "Environment",
+			`{entra: {managementPolicy: Manage}}`, "spec.entra", "spec.entra.credentialsSecretRef is required without spec.dataverse (it defaults to spec.dataverse.credentialsSecretRef): name the Secret of the app registration that reads Microsoft Graph"),
+		Entry("EN1/Entra: spec.entra without managementPolicy", "Environment",
+			`{entra: {credentialsSecretRef: {name: graph}}}`, "spec.entra.managementPolicy", "Required value"),
+		Entry("EN1/Entra: spec.entra.manage entry outside the enum", "Environment",
+			`{entra: {managementPolicy: Manage, credentialsSecretRef: {name: graph}, manage: [AccountEnabled]}}`, "spec.entra.manage[0]", `supported values: "SecurityGroupMembership", "GroupTeamMembership", "Licenses"`),
+		Entry("EN1/Entra: spec.entra.manage entry listed twice", "Environment",
+			`{entra: {managementPolicy: Manage, credentialsSecretRef: {name: graph}, manage: [Licenses, Licenses]}}`, "spec.entra.manage[1]", "Duplicate value"),
 		Entry("LI1: the same license SKU listed twice", "Environment",
 			`{licenses: [{sku: POWERAPPS_PER_USER, seats: 5}, {sku: POWERAPPS_PER_USER, seats: 10}]}`, "spec.licenses[1]", "Duplicate value"),
 		Entry("LI1: negative license seats", "Environment",
@@ -427,6 +435,12 @@ var _ = Describe("The API server applies the defaults", Ordered, ContinueOnFailu
 		Expect(field(e, "spec", "type")).To(Equal("Production"))
 		Expect(field(e, "spec", "product")).To(Equal(string(accessv1alpha1.ProductDynamics365)))
 		Expect(field(e, "spec", "settings", "allowRoleAssignmentOnDisabledUsers")).To(BeFalse())
+	})
+
+	It("EN1/Entra: spec.entra manages the security group's membership and re-reads Entra ID every 10 minutes unless told otherwise; its credentials default to spec.dataverse's", func() {
+		e := createAndRead(newObject("Environment", ns, `{dataverse: {url: "https://contoso.crm4.dynamics.com", credentialsSecretRef: {name: dv}, managementPolicy: Observe}, entra: {managementPolicy: Observe}}`))
+		Expect(field(e, "spec", "entra", "manage")).To(Equal([]any{"SecurityGroupMembership"}))
+		Expect(field(e, "spec", "entra", "syncInterval")).To(Equal("10m"))
 	})
 
 	It("AM8: an Environment applied without any spec still gets its type and product", func() {

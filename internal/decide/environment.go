@@ -244,8 +244,8 @@ func seatsBelowUsage(seats []v1alpha1.SeatLedger) string {
 }
 
 // countUsers counts the environment's users by access mode, and by whether they are in fact
-// enabled as the user's own decision will say (EN1, with the ledger just allocated), so the counts
-// never wait for the users' status writes. A user refused as a duplicate is disabled.
+// enabled as the user's own decision will say (EN1, with the ledger just allocated, and the Entra
+// ID facts its status last recorded), so the counts never wait for the users' status writes. A user refused as a duplicate is disabled.
 func countUsers(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users []v1alpha1.PlatformUser, apps []v1alpha1.ApplicationUser) *v1alpha1.UserCounts {
 	view := newEnablementView(&v1alpha1.Environment{ObjectMeta: env.ObjectMeta, Spec: env.Spec, Status: *st})
 	oldestUser := oldestBy(users, func(u *v1alpha1.PlatformUser) string { return UserKey(u) })
@@ -271,7 +271,9 @@ func countUsers(env *v1alpha1.Environment, st *v1alpha1.EnvironmentStatus, users
 		default:
 			c.ReadWrite++
 		}
-		count(oldestUser[UserKey(u)].Name == u.Name && enablement.Decide(view.input(u)).Enabled)
+		in := view.input(u)
+		in.Entra = entraFacts(env, u, EntraPersonFromStatus(u.Status.Entra))
+		count(oldestUser[UserKey(u)].Name == u.Name && enablement.Decide(in).Enabled)
 	}
 	for i := range apps {
 		a := &apps[i]

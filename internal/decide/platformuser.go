@@ -158,6 +158,21 @@ func decideUser(in PlatformUserInput, st *v1alpha1.PlatformUserStatus, conds Con
 	return d
 }
 
+// EntraPersonFromStatus is what a user's status.entra last recorded of Entra ID; nil when none.
+func EntraPersonFromStatus(st *v1alpha1.PlatformUserEntraStatus) *EntraPerson {
+	if st == nil || st.AccountEnabled == nil {
+		return nil
+	}
+	p := &EntraPerson{Found: st.ObjectID != "", ObjectID: st.ObjectID, AccountEnabled: *st.AccountEnabled}
+	for _, l := range st.Licenses {
+		p.Licenses = append(p.Licenses, l.SkuPartNumber)
+	}
+	if st.MemberOfSecurityGroup != nil {
+		p.InSecurityGroup = *st.MemberOfSecurityGroup
+	}
+	return p
+}
+
 // entraFacts are EN1's Entra ID facts for the enablement decision: nil without an Entra target or
 // before it was first observed; a fact the operator manages is nil (the decision counts).
 func entraFacts(env *v1alpha1.Environment, u *v1alpha1.PlatformUser, p *EntraPerson) *enablement.EntraFacts {
