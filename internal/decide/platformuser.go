@@ -74,6 +74,7 @@ func PlatformUser(in PlatformUserInput) PlatformUserOutcome {
 	st.AssignedRoles = prev.AssignedRoles
 	st.FirstEnabledTime = prev.FirstEnabledTime
 	st.Dataverse = prev.Dataverse // observed by the sync target, not decided
+	st.Entra = prev.Entra         // observed by the Entra ID target, not decided
 	st.Access = v1alpha1.AccessNoAccess
 	conds, list := conditionsOf(prev.Conditions, u.Generation)
 
