@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -297,8 +298,11 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 	}
 	changes, facts := ComparePerson(person, e.snap, spec.Manage)
 	var overruled []string
+	var refused []Problem // the GroupConflicts arbitration found: comparing again does not
 	if spec.Policy == PolicyManage && ps.Found {
+		n := len(facts.Problems)
 		changes, overruled = p.arbitrate(spec, person, owner, ps, e.snap, changes, &facts)
+		refused = slices.Clone(facts.Problems[n:])
 	}
 	cl, snap := e.client, e.snap
 	e.mu.Unlock()
@@ -333,6 +337,7 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 		e.mu.Lock()
 		if e.snap != nil {
 			_, pr.Facts = ComparePerson(person, e.snap, spec.Manage)
+			pr.Facts.Problems = append(pr.Facts.Problems, refused...)
 			if ps := e.snap.Person(person); ps != nil {
 				c := *ps
 				pr.Facts.Person = &c
