@@ -332,6 +332,7 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 			snap.record(c)
 		}
 		e.mu.Unlock()
+		p.recordElsewhere(spec.Key, c)
 	}
 	if len(pr.Wrote) > 0 {
 		e.mu.Lock()
@@ -346,6 +347,31 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 		e.mu.Unlock()
 	}
 	return pr, overruled
+}
+
+// recordElsewhere makes a write made for one environment part of every other environment's
+// snapshot that holds the group or the person (object ids are unique, so other tenants' are
+// untouched): each snapshot is read on its own, and without it an older environment whose
+// decision a younger one undid before its claim was known (after a restart) would still see its
+// own state, write nothing and report Synced until its next observation; two environments
+// deciding alike would both send the write. It runs under no lock, and takes each environment's
+// lock after the pool's is released.
+func (p *Pool) recordElsewhere(key string, c Change) {
+	p.mu.Lock()
+	others := make([]*envState, 0, len(p.envs))
+	for k, e := range p.envs {
+		if k != key {
+			others = append(others, e)
+		}
+	}
+	p.mu.Unlock()
+	for _, o := range others {
+		o.mu.Lock()
+		if o.snap != nil {
+			o.snap.record(c)
+		}
+		o.mu.Unlock()
+	}
 }
 
 // arbitrate records the person's decided membership of each managed group and drops the writes
