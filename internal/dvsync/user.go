@@ -135,6 +135,7 @@ func compareUser(d *decide.DesiredUser, o observedUser, entraWait time.Duration)
 	switch {
 	case wait != nil:
 		obs.Then = wait
+		follow = follow && o.EntraChanged
 	case rec.IsDisabled == d.Enabled && d.EnablementManaged:
 		// The operator makes the Entra ID facts itself (spec.entra): Dataverse has not followed
 		// them yet. addUser brings them over at once ("Add users to an environment"); without it

@@ -42,17 +42,25 @@ func summarize(o Outcome) summary {
 	return s
 }
 
-func TestDecide(t *testing.T) {
-	ni := func(in *Input) {
-		in.Spec.AccessMode = accessv1alpha1.AccessModeNonInteractive
-		in.Spec.License = ""
-		in.Seat = Grant{}
-	}
-	cases := []struct {
-		name string
-		in   Input
-		want summary
-	}{
+// decideCase is one enablement case and its expected outcome.
+type decideCase struct {
+	name string
+	in   Input
+	want summary
+}
+
+// nonInteractive makes the user NonInteractive: no license, no seat (AM3).
+func nonInteractive(in *Input) {
+	in.Spec.AccessMode = accessv1alpha1.AccessModeNonInteractive
+	in.Spec.License = ""
+	in.Seat = Grant{}
+}
+
+// preEntraCases are the cases decided from the spec's claims alone (no Entra target): they were
+// written before the Entra ID target existed, and must decide exactly as they did then.
+func preEntraCases() []decideCase {
+	ni := nonInteractive
+	return []decideCase{
 		{"EN1 AM1 licensed ReadWrite user in the group is enabled", base(),
 			summary{Enabled: true, EnabledWhy: "Enabled", Licensed: "SeatHeld"}},
 		{"EN1 sign-in blocked disables", base(func(in *Input) { in.Spec.SignInBlocked = true }),
@@ -96,7 +104,10 @@ func TestDecide(t *testing.T) {
 			in.Spec.License = ""
 		}), summary{EnabledWhy: "StubUser", Licensed: "LicenseNotNeeded"}},
 	}
-	for _, c := range cases {
+}
+
+func TestDecide(t *testing.T) {
+	for _, c := range preEntraCases() {
 		t.Run(c.name, func(t *testing.T) {
 			if diff := cmp.Diff(c.want, summarize(Decide(c.in))); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)

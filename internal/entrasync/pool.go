@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -307,8 +308,11 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 	}
 	changes, facts := ComparePerson(person, e.snap, spec.Manage)
 	var overruled []string
+	var refused []Problem // the GroupConflicts arbitration found: comparing again does not
 	if spec.Policy == PolicyManage && ps.Found {
+		n := len(facts.Problems)
 		changes, overruled = p.arbitrate(spec, person, owner, ps, e.snap, changes, &facts)
+		refused = slices.Clone(facts.Problems[n:])
 	}
 	cl, snap := e.client, e.snap
 	e.mu.Unlock()
@@ -338,11 +342,13 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 			snap.record(c)
 		}
 		e.mu.Unlock()
+		p.recordElsewhere(spec.Key, c)
 	}
 	if len(pr.Wrote) > 0 {
 		e.mu.Lock()
 		if e.snap != nil {
 			_, pr.Facts = ComparePerson(person, e.snap, spec.Manage)
+			pr.Facts.Problems = append(pr.Facts.Problems, refused...)
 			if ps := e.snap.Person(person); ps != nil {
 				c := *ps
 				pr.Facts.Person = &c
@@ -351,6 +357,31 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 		e.mu.Unlock()
 	}
 	return pr, overruled
+}
+
+// recordElsewhere makes a write made for one environment part of every other environment's
+// snapshot that holds the group or the person (object ids are unique, so other tenants' are
+// untouched): each snapshot is read on its own, and without it an older environment whose
+// decision a younger one undid before its claim was known (after a restart) would still see its
+// own state, write nothing and report Synced until its next observation; two environments
+// deciding alike would both send the write. It runs under no lock, and takes each environment's
+// lock after the pool's is released.
+func (p *Pool) recordElsewhere(key string, c Change) {
+	p.mu.Lock()
+	others := make([]*envState, 0, len(p.envs))
+	for k, e := range p.envs {
+		if k != key {
+			others = append(others, e)
+		}
+	}
+	p.mu.Unlock()
+	for _, o := range others {
+		o.mu.Lock()
+		if o.snap != nil {
+			o.snap.record(c)
+		}
+		o.mu.Unlock()
+	}
 }
 
 // arbitrate records the person's decided membership of each managed group and drops the writes
