@@ -177,8 +177,17 @@ func EntraPersonFromStatus(st *v1alpha1.PlatformUserEntraStatus) *EntraPerson {
 // before it was first observed; a fact the operator manages is nil (the decision counts).
 func entraFacts(env *v1alpha1.Environment, u *v1alpha1.PlatformUser, p *EntraPerson) *enablement.EntraFacts {
 	e := env.Spec.Entra
-	if e == nil || p == nil {
+	if e == nil {
 		return nil
+	}
+	if p == nil {
+		// Not read yet (Graph failing since the manager started): the spec's claims stand for
+		// the facts the operator does not manage, its own decision for those it does, so a
+		// restart cannot flip a managed person to disabled and back (and EN7 re-invite it).
+		if !e.Manages(v1alpha1.EntraSecurityGroupMembership) {
+			return nil
+		}
+		return &enablement.EntraFacts{SignInAllowed: !u.Spec.SignInBlocked}
 	}
 	if !p.Found {
 		return &enablement.EntraFacts{Missing: true}
