@@ -157,6 +157,9 @@ func (p *Pool) connect(ctx context.Context, e *envState, spec Spec) error {
 	}
 	e.secretKey, e.client, e.failure = key, cl, nil
 	e.snap = nil // another identity may see another tenant
+	// A new identity is tried at once: the last one's failure (a 403 before a permission was
+	// granted) says nothing of it.
+	e.observeErr, e.retryAt = nil, time.Time{}
 	return nil
 }
 
