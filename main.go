@@ -48,6 +48,8 @@ func main() {
 		enableHTTP2            bool
 		leaderElect            bool
 		leaderElectionNS       string
+		leaderElectionIDFlag   string
+		watchNamespacesFlag    string
 		opts                   controllers.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint (HTTPS, authenticated). \"0\" disables it.")
@@ -56,6 +58,8 @@ func main() {
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server (off: CVE-2023-44487, CVE-2023-39325).")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader so that only one manager writes.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's own namespace; required out of cluster).")
+	flag.StringVar(&watchNamespacesFlag, "watch-namespaces", "", "Comma-separated namespaces whose objects this manager reconciles (a shard); empty: every namespace.")
+	flag.StringVar(&leaderElectionIDFlag, "leader-election-id", "", "Name of the leader-election lease (default: "+defaultLeaderElectionID+", or with --watch-namespaces one derived from the namespaces, so that each shard has its own).")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Reconciles that may run at once per kind.")
 	flag.DurationVar(&opts.ReconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout, "Deadline of one reconcile, Dataverse requests included.")
 	// Defaults from make bench (README): at 100/200 convergence matches the floor a bare client
@@ -72,6 +76,17 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	setupLog := ctrl.Log.WithName("setup")
+	watchNamespaces, err := parseWatchNamespaces(watchNamespacesFlag)
+	if err != nil {
+		setupLog.Error(err, "invalid flag")
+		os.Exit(1)
+	}
+	// One lease per shard, named after its namespaces (leaderElectionID in shard.go says why).
+	leaseID, err := leaderElectionID(leaderElectionIDFlag, watchNamespaces)
+	if err != nil {
+		setupLog.Error(err, "invalid flag")
+		os.Exit(1)
+	}
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
@@ -104,11 +119,11 @@ func main() {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   watchNamespacesCache(controllers.CacheOptions(), watchNamespaces),
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  probeAddr,
 		LeaderElection:          leaderElect,
-		LeaderElectionID:        "dataverse-access-operator.access.accessplane.io",
+		LeaderElectionID:        leaseID,
 		LeaderElectionNamespace: leaderElectionNS,
 		// The lease is released on a clean stop, so a rolling update hands over at once.
 		LeaderElectionReleaseOnCancel: true,
@@ -148,7 +163,7 @@ func main() {
 		setupLog.Error(err, "unable to set up ready check")
 		os.Exit(1)
 	}
-	setupLog.Info("starting manager")
+	setupLog.Info("starting manager", "watchNamespaces", watchNamespaces, "leaderElectionID", leaseID)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "manager stopped")
 		os.Exit(1)

@@ -116,7 +116,9 @@ serviceAccount:
   annotations: {}
 
 # --watch-namespaces: the namespaces whose objects the manager reconciles; empty: every namespace.
-# Passed only when set (the manager must have the flag; it exits at once on a flag it lacks).
+# To shard, install one release per set of namespaces (the sets must not overlap): each shard
+# elects its own leader (a lease named after its namespaces). The ClusterRole still applies: the
+# chart grants cluster-wide RBAC whatever this holds. Passed only when set.
 watchNamespaces: []
 
 kubeAPI:
