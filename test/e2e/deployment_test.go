@@ -82,7 +82,7 @@ var _ = Describe("The install bundle and the image", func() {
 })
 
 var _ = Describe("make demo", func() {
-	It("starts a control plane, runs the emulator and the manager, applies the samples with a target and prints what the operator decided and what Dataverse holds (DEMO_EXIT=1)", func() {
+	It("starts a control plane, runs the emulator and the manager, applies the samples with a Dataverse and an Entra ID target, prints what the operator decided and what Dataverse and Entra ID hold, and disables one person (DEMO_EXIT=1)", func() {
 		demo := filepath.Join(tmp, "demo-bin")
 		build := exec.CommandContext(suiteCtx, "go", "build", "-o", demo, "./hack/demo")
 		build.Dir = root
