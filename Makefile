@@ -61,7 +61,7 @@ test-e2e: manifests generate fmt vet envtest kustomize helm crun ## End to end: 
 		go test ./test/e2e/ -count=1 -timeout 30m -v -ginkgo.v $(GO_TEST_FLAGS)
 
 .PHONY: demo
-demo: build emulator ## Run the operator and the Dataverse emulator with the samples on a local control plane and show what it decided and what Dataverse holds (Ctrl-C stops; DEMO_EXIT=1 exits after printing).
+demo: build emulator ## Run the operator and the emulator (Dataverse, Microsoft Graph) with config/samples-entra on a local control plane and show what it decided, what Dataverse and Entra ID hold, and one person disabled (Ctrl-C stops; DEMO_EXIT=1 exits after printing).
 	@echo "make demo: building hack/demo; the first run also builds kube-apiserver, etcd and kubectl from source (~10 minutes in all on 2 cores)"
 	go build -o $(LOCALBIN)/demo ./hack/demo
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) $(LOCALBIN)/demo

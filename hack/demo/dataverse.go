@@ -27,25 +27,26 @@ const (
 )
 
 // startDataverse runs bin/dataverse-emulator as its own process, with the environment
-// config/samples-dataverse names and the people of its Entra ID tenant.
-func startDataverse(ctx context.Context, root, binary, dir string) (*localcluster.Emulator, error) {
+// config/samples-entra names, gated by its security group, and the tenant directory of
+// config/samples-entra/entra-directory.json: people with sign-in allowed and no license, and a
+// security group holding people who wait for a seat or a slot. Nothing in it is arranged to
+// agree with the operator: the operator makes Entra ID so, and Dataverse follows.
+func startDataverse(root, binary, dir string) (*localcluster.Emulator, string, error) {
 	if _, err := os.Stat(binary); err != nil {
-		return nil, fmt.Errorf("no emulator binary at %s: run make emulator (make demo does)", binary)
+		return nil, "", fmt.Errorf("no emulator binary at %s: run make emulator (make demo does)", binary)
 	}
-	envID, people, err := localcluster.DataverseSamples(root)
+	envID, securityGroupID, err := localcluster.EntraSamples(root)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	// Dataverse's own background sync from Entra ID runs about every 30 minutes; the demo's runs
+	// every 10 seconds. The operator does not wait for it: it asks addUser after each change.
 	emu, err := localcluster.StartEmulator(binary, dir, filepath.Join(dir, "demo-emulator.log"),
-		localcluster.EmulatorArgs(envID, demoOrganization, demoClientSecret, 3*time.Second)...)
+		localcluster.EntraEmulatorArgs(root, envID, securityGroupID, demoOrganization, demoClientSecret, 3*time.Second, 10*time.Second)...)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := emu.AddEntraUsers(ctx, localcluster.DataverseSamplesEnvironment, people); err != nil {
-		_ = emu.Stop()
-		return nil, err
-	}
-	return emu, nil
+	return emu, securityGroupID, nil
 }
 
 // waitSynced waits until every object of namespace has Synced True (the Stalled users included:

@@ -2,10 +2,13 @@
 // kube-apiserver and etcd built from source (hack/envtest-assets.sh), installs the CRDs with
 // kubectl, runs the Dataverse emulator (bin/dataverse-emulator) and bin/manager as separate
 // processes, the manager reaching the emulator as it reaches the real service (SSL_CERT_FILE,
-// AZURE_AUTHORITY_HOST, --power-platform-api-url), applies config/samples-dataverse (the samples
-// with a Dataverse target), waits until every object has settled and is synced, and prints what
-// the operator decided: access modes, the seven non-interactive slots, license seats, effective
-// roles, what Dataverse holds next to it, a check-access report and the metrics.
+// AZURE_AUTHORITY_HOST, --power-platform-api-url, --graph-url), applies config/samples-entra (the
+// samples with a Dataverse target and an Entra ID target under Manage), waits until every object
+// has settled and is synced, and prints what the operator decided: access modes, the seven
+// non-interactive slots, license seats, effective roles, what Dataverse holds next to it, what
+// Entra ID holds (the security group's members, licenses) as the operator made it, then disables
+// one person with kubectl patch and shows it taken out of the security group with its license
+// kept and disabled in Dataverse, a check-access report and the metrics.
 // It then keeps running, with a kubeconfig in bin/demo.kubeconfig, until Ctrl-C; with DEMO_EXIT=1
 // (or -exit) it stops after printing.
 package main
@@ -33,6 +36,9 @@ import (
 )
 
 const namespace = "contoso"
+
+// disabledPerson is the PlatformUser the demo disables with kubectl patch.
+const disabledPerson = "erin"
 
 func main() {
 	exitAfter := flag.Bool("exit", os.Getenv("DEMO_EXIT") == "1", "Stop after printing instead of running until Ctrl-C (also DEMO_EXIT=1).")
@@ -97,8 +103,8 @@ func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
 		return err
 	}
 
-	step("Dataverse: %s as its own process (TLS with a CA it writes to a file, an Entra ID token endpoint, the admin API)", rel(root, emulatorBin))
-	emu, err := startDataverse(ctx, root, emulatorBin, filepath.Dir(kubeconfig))
+	step("Dataverse and Entra ID: %s as its own process (TLS with a CA it writes to a file, an Entra ID token endpoint, the admin API, Microsoft Graph)", rel(root, emulatorBin))
+	emu, securityGroupID, err := startDataverse(root, emulatorBin, filepath.Dir(kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -107,8 +113,10 @@ func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
 			fmt.Fprintf(os.Stderr, "demo: stopping the emulator: %v\n", err)
 		}
 	}()
-	fmt.Printf("    environment %s at %s; the people of %s/entra-users.yaml are in its Entra ID tenant (log in %s)\n",
-		localcluster.DataverseSamplesEnvironment, emu.Info.EnvironmentURL(localcluster.DataverseSamplesEnvironment), localcluster.DataverseSamplesDir, rel(root, emu.LogPath))
+	fmt.Printf("    environment %s at %s, letting in only the direct members of security group %s\n",
+		localcluster.DataverseSamplesEnvironment, emu.Info.EnvironmentURL(localcluster.DataverseSamplesEnvironment), securityGroupID)
+	fmt.Printf("    Microsoft Graph at %s over the tenant of %s: people with sign-in allowed and no license (log in %s)\n",
+		emu.Info.GraphURL, localcluster.EntraSamplesDirectory, rel(root, emu.LogPath))
 
 	logPath := filepath.Join(filepath.Dir(kubeconfig), "demo-manager.log")
 	step("Starting the manager: %s %s --leader-elect=false %s (log in %s)", strings.Join(emu.Info.ManagerEnv(), " "), rel(root, managerBin),
@@ -124,15 +132,15 @@ func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
 	}()
 	fmt.Printf("    ready; metrics on https://127.0.0.1:%d/metrics, probes on http://127.0.0.1:%d\n", mgr.MetricsPort, mgr.ProbePort)
 
-	step("Applying the samples with a Dataverse target: kubectl create namespace %s, the credentials Secret, and config/samples-dataverse", namespace)
+	step("Applying the samples with a Dataverse and an Entra ID target: kubectl create namespace %s, the credentials Secret (for both), and %s", namespace, localcluster.EntraSamplesDir)
 	fmt.Printf("$ kubectl create secret generic %s --from-literal=tenantId=%s --from-literal=clientId=%s --from-literal=clientSecret=...\n",
 		localcluster.DataverseSamplesSecret, demoTenantID, emu.Info.OperatorClientID)
 	fmt.Printf("$ kubectl kustomize %s | sed 's#%s#%s#' | kubectl apply -f -     # spec.dataverse.url: the emulator's port\n",
-		localcluster.DataverseSamplesDir, localcluster.DataverseSamplesURL, emu.Info.URL)
+		localcluster.EntraSamplesDir, localcluster.DataverseSamplesURL, emu.Info.URL)
 	if _, err := k("create", "namespace", namespace); err != nil {
 		return err
 	}
-	out, err := cluster.ApplyDataverseSamples(ctx, root, namespace, emu.Info, demoTenantID, demoClientSecret)
+	out, err := cluster.ApplyEntraSamples(ctx, root, namespace, emu.Info, demoTenantID, demoClientSecret)
 	if err != nil {
 		return err
 	}
@@ -148,7 +156,7 @@ func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
 		return err
 	}
 
-	step("Waiting until every object is Synced: in place in Dataverse (people arrive from Entra ID through the admin API's addUser)")
+	step("Waiting until every object is Synced: in place in Entra ID and Dataverse (people arrive from Entra ID through the admin API's addUser)")
 	if objs, err = waitSynced(ctx, cluster, namespace, 3*time.Minute); err != nil {
 		fmt.Fprintf(os.Stderr, "manager log (%s), last lines:\n%s\n", logPath, mgr.LogTail(30))
 		return err
@@ -202,6 +210,14 @@ func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
 			[]string{"get", "ppteam", "-o", "custom-columns=" +
 				"NAME:.metadata.name,TYPE:.spec.type,GROUP:.spec.group,MEMBERS:.status.memberCount,ROLES:.spec.securityRoles," +
 				"READY:.status.conditions[?(@.type==\"Ready\")].status"}},
+		{"Platform users in Entra ID (status.entra): the object id found by spec.userName, sign-in, licenses, direct membership of the security group",
+			[]string{"get", "puser", "-o", "custom-columns=" +
+				"NAME:.metadata.name,ENABLED:.status.enabled,OBJECT-ID:.status.entra.objectId,SIGN-IN:.status.entra.accountEnabled," +
+				"IN-SECURITY-GROUP:.status.entra.memberOfSecurityGroup,LICENSES:.status.entra.licenses[*].skuPartNumber,ASSIGNED-BY-OPERATOR:.status.entra.assignedByOperator"}},
+		{"The Environment in Entra ID (status.entra): its security group resolved from the display name, the members no PlatformUser manages, the tenant's units",
+			[]string{"get", "ppenv", "contoso-sales", "-o", `jsonpath=` +
+				`{"security group "}{.status.entra.securityGroupName}{" = "}{.status.entra.securityGroupId}{"\n  unmanaged members: "}{.status.entra.unmanagedMembers.count}{" "}{.status.entra.unmanagedMembers.first}{"\n"}` +
+				`{range .status.entra.skus[*]}{"  "}{.skuPartNumber}{": "}{.consumed}{" of "}{.enabled}{" units consumed\n"}{end}`}},
 	}
 	for _, t := range tour {
 		if err := show(t.title, t.args...); err != nil {
@@ -227,6 +243,13 @@ func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
 	if err := showDataverse(dump, objs); err != nil {
 		return err
 	}
+	if err := showEntra(ctx, root, emu, objs, securityGroupID, rel(root, emu.Info.CAFile)); err != nil {
+		return err
+	}
+	if err := disablePerson(ctx, cluster, emu, namespace, disabledPerson, securityGroupID); err != nil {
+		fmt.Fprintf(os.Stderr, "manager log (%s), last lines:\n%s\n", logPath, mgr.LogTail(30))
+		return err
+	}
 
 	checkArgs := []string{"check-access", "--kubeconfig", kubeconfig, "-n", namespace, "--user", "bob", "--table", "account"}
 	step("Check Access: what bob can do on accounts, and which role and team grants it")
@@ -249,12 +272,14 @@ func run(managerBin, emulatorBin, kubeconfig string, exitAfter bool) error {
     kubectl get accessplane            # every object of the operator (namespace %s)
     kubectl describe puser dan         # its conditions say what to change
     kubectl patch ppenv contoso-sales --type=merge -p '{"spec":{"dataverse":{"managementPolicy":"Observe"}}}'  # report, write nothing
+    kubectl patch puser %s --type=merge -p '{"spec":{"enabled":true}}'   # back into the security group, and enabled in Dataverse
     %s check-access --user alice       # the product's Check Access
     curl --cacert %s %s/_emulator/state   # what Dataverse holds
+    curl --cacert %s %s/_emulator/directory   # what Entra ID holds
     curl --cacert %s -X PATCH -d '{"accessmode":1}' %s/_emulator/environments/%s/systemusers/$(kubectl get puser alice -o jsonpath={.status.dataverse.id})
                                        # another admin's edit: Drifted under Observe, corrected under Manage (at the next sync, every 10m, or at once on a spec change)
 Manager log: %s, emulator log: %s. Ctrl-C stops the manager, the emulator and the control plane (nothing is kept).
-`, kubeconfig, kubectlPath, namespace, rel(root, managerBin), rel(root, emu.Info.CAFile), emu.Info.URL, rel(root, emu.Info.CAFile), emu.Info.URL,
+`, kubeconfig, kubectlPath, namespace, disabledPerson, rel(root, managerBin), rel(root, emu.Info.CAFile), emu.Info.URL, rel(root, emu.Info.CAFile), emu.Info.URL, rel(root, emu.Info.CAFile), emu.Info.URL,
 		localcluster.DataverseSamplesEnvironment, rel(root, logPath), rel(root, emu.LogPath))
 	if exitAfter {
 		return nil

@@ -82,7 +82,7 @@ var _ = Describe("The install bundle and the image", func() {
 })
 
 var _ = Describe("make demo", func() {
-	It("starts a control plane, runs the emulator and the manager, applies the samples with a target and prints what the operator decided and what Dataverse holds (DEMO_EXIT=1)", func() {
+	It("starts a control plane, runs the emulator and the manager, applies the samples with a Dataverse and an Entra ID target, prints what the operator decided and what Dataverse and Entra ID hold, and disables one person (DEMO_EXIT=1)", func() {
 		demo := filepath.Join(tmp, "demo-bin")
 		build := exec.CommandContext(suiteCtx, "go", "build", "-o", demo, "./hack/demo")
 		build.Dir = root
@@ -108,11 +108,24 @@ var _ = Describe("make demo", func() {
 			"export KUBECONFIG=" + kubeconfig,
 			"--power-platform-api-url=https://127.0.0.1:", "32 of 32 objects Synced",
 			"What Dataverse holds", "ROLES IN DATAVERSE", "PRIVILEGES IN DATAVERSE", "MEMBERS IN DATAVERSE",
+			// The Entra ID target (config/samples-entra): the waiting users kept out of the
+			// security group, then one person disabled with kubectl patch.
+			"--graph-url=https://127.0.0.1:", "What Entra ID holds", "IN contoso-sales-users",
+			"remove dan.wilson@contoso.com from contoso-sales-users (the reference only)",
+			"managed by no PlatformUser (left alone, listed in the Environment's status.entra.unmanagedMembers): it-helpdesk@contoso.com",
+			`kubectl patch platformuser erin --type merge -p '{"spec":{"enabled":false}}'`,
+			"Entra ID: no longer a direct member of contoso-sales-users",
+			"Dataverse: isdisabled true",
+			"members/e0a1b2c3-0000-4000-8000-000000000005/$ref  → 204",
+			"licenses: POWERAPPS_PER_USER (direct) — kept",
 		} {
 			Expect(text).To(ContainSubstring(want))
 		}
 		Expect(text).NotTo(ContainSubstring("DIFFERS"), "Dataverse holds what the cluster decided")
 		Expect(text).NotTo(ContainSubstring("not in Dataverse"))
+		Expect(text).NotTo(ContainSubstring("not in Entra ID"))
+		Expect(text).To(MatchRegexp(`\n(dan)\s+waits \(SeatsExhausted\)\s+no\s`), "dan, waiting for a seat, is kept out of the security group")
+		Expect(text).To(MatchRegexp(`\nsvc-teams-bot\s+waits \(NonInteractiveLimitReached\)\s+no\s`), "so is a user waiting for a slot")
 		Expect(kubeconfig).NotTo(BeAnExistingFile(), "the demo removes its kubeconfig when it stops")
 	})
 })

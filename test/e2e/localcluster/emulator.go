@@ -38,11 +38,16 @@ type EmulatorInfo struct {
 	CAFile              string `json:"caFile"`
 	AuthorityHost       string `json:"authorityHost"`
 	PowerPlatformAPIURL string `json:"powerPlatformApiUrl"`
-	OperatorClientID    string `json:"operatorClientId"`
-	Environments        []struct {
+	// GraphURL is Microsoft Graph v1.0's base URL on the emulator (https://<addr>/graph/v1.0).
+	GraphURL         string `json:"graphUrl"`
+	OperatorClientID string `json:"operatorClientId"`
+	Environments     []struct {
 		Name          string `json:"name"`
 		URL           string `json:"url"`
 		EnvironmentID string `json:"environmentId"`
+		// SecurityGroupID is the group of the tenant directory whose direct members alone
+		// Dataverse lets in ("" none).
+		SecurityGroupID string `json:"securityGroupId"`
 	} `json:"environments"`
 }
 
@@ -63,9 +68,15 @@ func (i EmulatorInfo) ManagerEnv() []string {
 	return []string{"SSL_CERT_FILE=" + i.CAFile, "AZURE_AUTHORITY_HOST=" + i.AuthorityHost}
 }
 
-// ManagerArgs are the manager flags for this emulator: the admin API's base URL.
+// ManagerArgs are the manager flags for this emulator: the admin API's and Microsoft Graph's base
+// URLs. Graph's is given to every manager pointed at an emulator, so an Environment with
+// spec.entra never reaches the real graph.microsoft.com from a test or the demo.
 func (i EmulatorInfo) ManagerArgs() []string {
-	return []string{"--power-platform-api-url=" + i.PowerPlatformAPIURL}
+	args := []string{"--power-platform-api-url=" + i.PowerPlatformAPIURL}
+	if i.GraphURL != "" {
+		args = append(args, "--graph-url="+i.GraphURL)
+	}
+	return args
 }
 
 // Emulator is the Dataverse emulator binary running as a separate process.
@@ -313,16 +324,26 @@ func EmulatorArgs(environmentID, organization, clientSecret string, entraSyncDel
 // applies `kubectl kustomize config/samples-dataverse` with spec.dataverse.url pointing at the
 // running emulator. It returns kubectl apply's output.
 func (c *Cluster) ApplyDataverseSamples(ctx context.Context, root, namespace string, info EmulatorInfo, tenantID, clientSecret string) (string, error) {
+	return c.applySamples(ctx, root, DataverseSamplesDir, namespace, info, tenantID, clientSecret)
+}
+
+// ApplyEntraSamples is ApplyDataverseSamples for config/samples-entra: the same Secret (Graph is
+// reached with the Dataverse target's app registration) and the overlay with spec.entra.
+func (c *Cluster) ApplyEntraSamples(ctx context.Context, root, namespace string, info EmulatorInfo, tenantID, clientSecret string) (string, error) {
+	return c.applySamples(ctx, root, EntraSamplesDir, namespace, info, tenantID, clientSecret)
+}
+
+func (c *Cluster) applySamples(ctx context.Context, root, dir, namespace string, info EmulatorInfo, tenantID, clientSecret string) (string, error) {
 	if _, err := c.Kubectl(ctx, "create", "secret", "generic", DataverseSamplesSecret, "-n", namespace,
 		"--from-literal=tenantId="+tenantID, "--from-literal=clientId="+info.OperatorClientID, "--from-literal=clientSecret="+clientSecret); err != nil {
 		return "", err
 	}
-	rendered, err := c.Kubectl(ctx, "kustomize", filepath.Join(root, DataverseSamplesDir))
+	rendered, err := c.Kubectl(ctx, "kustomize", filepath.Join(root, dir))
 	if err != nil {
 		return "", err
 	}
 	if !strings.Contains(rendered, DataverseSamplesURL+"/env/"+DataverseSamplesEnvironment) || !strings.Contains(rendered, DataverseSamplesSecret) {
-		return "", fmt.Errorf("%s no longer names %s/env/%s and the Secret %s", DataverseSamplesDir, DataverseSamplesURL, DataverseSamplesEnvironment, DataverseSamplesSecret)
+		return "", fmt.Errorf("%s no longer names %s/env/%s and the Secret %s", dir, DataverseSamplesURL, DataverseSamplesEnvironment, DataverseSamplesSecret)
 	}
 	if info.EnvironmentURL(DataverseSamplesEnvironment) == "" {
 		return "", fmt.Errorf("the emulator does not serve environment %s", DataverseSamplesEnvironment)
@@ -330,4 +351,69 @@ func (c *Cluster) ApplyDataverseSamples(ctx context.Context, root, namespace str
 	rendered = strings.ReplaceAll(rendered, DataverseSamplesURL+"/env/", info.URL+"/env/")
 	out, _, err := c.KubectlWith(ctx, c.Kubeconfig, strings.NewReader(rendered), "apply", "-n", namespace, "-f", "-")
 	return out, err
+}
+
+// config/samples-entra is config/samples-dataverse with an Entra ID target (spec.entra, Manage)
+// and the tenant directory the emulator serves through Microsoft Graph: people with sign-in
+// allowed and a usage location, no license, the security group and the group team's group. What
+// Entra ID must hold for the operator's decision is made by the operator, not by the seed.
+const (
+	// EntraSamplesDir is the overlay, relative to the repository.
+	EntraSamplesDir = "config/samples-entra"
+	// EntraSamplesDirectory is the tenant directory (emulator.DirectorySeed, --entra-directory).
+	EntraSamplesDirectory = EntraSamplesDir + "/entra-directory.json"
+)
+
+// EntraSamples reads what the emulator must know for config/samples-entra: the environment id
+// the Environment names, and the object id of its security group (config/samples names it by
+// display name; the directory gives the group that name).
+func EntraSamples(root string) (environmentID, securityGroupID string, err error) {
+	environmentID, _, err = DataverseSamples(root)
+	if err != nil {
+		return "", "", err
+	}
+	var env struct {
+		Spec struct {
+			SecurityGroup string `json:"securityGroup"`
+		} `json:"spec"`
+	}
+	if err := readYAML(filepath.Join(root, "config/samples/environment.yaml"), &env); err != nil {
+		return "", "", err
+	}
+	seed, err := emulator.ReadDirectorySeed(filepath.Join(root, EntraSamplesDirectory))
+	if err != nil {
+		return "", "", err
+	}
+	for _, g := range seed.Groups {
+		if env.Spec.SecurityGroup != "" && (strings.EqualFold(g.DisplayName, env.Spec.SecurityGroup) || strings.EqualFold(g.ID, env.Spec.SecurityGroup)) {
+			if securityGroupID != "" {
+				return "", "", fmt.Errorf("%s: two groups are named %s", EntraSamplesDirectory, env.Spec.SecurityGroup)
+			}
+			securityGroupID = strings.ToLower(g.ID)
+		}
+	}
+	if securityGroupID == "" {
+		return "", "", fmt.Errorf("%s has no group with an id named %q (config/samples' spec.securityGroup)", EntraSamplesDirectory, env.Spec.SecurityGroup)
+	}
+	return environmentID, securityGroupID, nil
+}
+
+// EntraEmulatorArgs are the emulator flags for config/samples-entra: EmulatorArgs with the
+// environment gated by its security group, the tenant directory seeded from the overlay and
+// Dataverse's background sync from Entra ID every entraSyncInterval (0: only at addUser).
+func EntraEmulatorArgs(root, environmentID, securityGroupID, organization, clientSecret string, entraSyncDelay, entraSyncInterval time.Duration) []string {
+	return []string{
+		"--environments", DataverseSamplesEnvironment + "=" + environmentID + "=" + organization + "=" + securityGroupID,
+		"--entra-directory", filepath.Join(root, EntraSamplesDirectory),
+		"--entra-sync-delay", entraSyncDelay.String(),
+		"--entra-sync-interval", entraSyncInterval.String(),
+		"--client-secrets", emulator.OperatorApplicationID + "=" + clientSecret,
+	}
+}
+
+// Directory is the emulated tenant directory with what is computed (GET /_emulator/directory).
+func (e *Emulator) Directory(ctx context.Context) (emulator.DirectoryDump, error) {
+	var d emulator.DirectoryDump
+	err := e.Control(ctx, http.MethodGet, "directory", nil, &d)
+	return d, err
 }
