@@ -54,6 +54,9 @@ type entraStep struct {
 	now  func() time.Time
 	// users wakes PlatformUsers whose group decision an older environment overruled.
 	users *wakeups
+	// envs wakes an Environment after a person's write, so its status.entra (units consumed,
+	// members) says so at once rather than at its next interval.
+	envs *wakeups
 }
 
 // entraOutcome is what the step found for one person.
@@ -187,6 +190,9 @@ func (s *entraStep) run(ctx context.Context, c client.Reader, env *accessv1alpha
 		if ns, name, ok := strings.Cut(o, "/"); ok && o != owner {
 			s.users.add(types.NamespacedName{Namespace: ns, Name: name})
 		}
+	}
+	if len(pr.Wrote) > 0 {
+		s.envs.add(client.ObjectKeyFromObject(env))
 	}
 	out := &entraOutcome{changed: pr.Changed(), result: entraResult(env, d, pr)}
 	out.status = entraStatus(u.Status.Entra, env, pr)

@@ -101,7 +101,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Controllers, error) {
 	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, ReconciliationTimeout: timeout}
 	c := mgr.GetClient()
 	sync := &syncStep{pool: opts.Dataverse, now: opts.Now, wake: &wakeups{}}
-	entra := &entraStep{pool: opts.Entra, now: opts.Now, users: &wakeups{}}
+	entra := &entraStep{pool: opts.Entra, now: opts.Now, users: &wakeups{}, envs: sync.wake}
 	teams := &TeamReconciler{Client: c, Recorder: mgr.GetEventRecorder("team-controller"), sync: sync, entra: entra}
 	for _, r := range []interface {
 		SetupWithManager(ctrl.Manager, controller.Options) error

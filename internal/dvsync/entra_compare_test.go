@@ -1,6 +1,7 @@
 package dvsync
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,15 @@ func TestCompareUserEntra(t *testing.T) {
 		{name: "EN1/entra: Dataverse agrees and Entra ID changed just now: addUser asked so it follows the change at once",
 			desired: desired(false, true), obs: obs(true, changed), changes: []Change{addUser}},
 
+		{name: "EN6/entra: decided enabled, Dataverse still disabled: no role is assigned yet (Dataverse refuses roles to a disabled user), addUser asked",
+			desired: desired(true, true), obs: obs(true, func(o *observedUser) { o.Roles = nil; o.RoleIDs = map[string]string{"Seller": "r-Seller"} }),
+			changes: []Change{addUser}, then: v1alpha1.ReasonAwaitingEntraSync},
+		{name: "AM3/entra: an access mode written (Administrative needs no license) is followed at once, though addUser was asked a moment ago",
+			desired: func(d *decide.DesiredUser) { desired(true, true)(d); d.AccessMode = v1alpha1.AccessModeAdministrative },
+			obs:     obs(true, asked),
+			changes: []Change{{Op: OpUpdateUser, Why: "accessmode ReadWrite, decided Administrative", Record: "u1", ETag: `W/"1"`, Patch: &dataverse.UserPatch{AccessMode: ptrMode(dataverse.AccessModeAdministrative)}}, addUser},
+			then:    v1alpha1.ReasonAwaitingEntraSync},
+
 		// Enablement not managed: as before, Dataverse disagreeing is EnablementDrift.
 		{name: "EN1: enablement not managed, Dataverse disabled, decided enabled: EnablementDrift, addUser never asked",
 			desired: desired(true, false), obs: obs(true, changed), then: v1alpha1.ReasonEnablementDrift,
@@ -92,8 +102,16 @@ func TestCompareUserEntra(t *testing.T) {
 			if reason := thenReason(got); reason != c.then {
 				t.Errorf("outcome once changed: %q, want %q", reason, c.then)
 			}
-			if c.then == v1alpha1.ReasonAwaitingEntraSync && got.Then.RequeueAfter != 7*time.Second {
-				t.Errorf("AwaitingEntraSync looks again in %s, want the Entra sync wait", got.Then.RequeueAfter)
+			if c.then == v1alpha1.ReasonAwaitingEntraSync {
+				// addUser just asked updates the record at once: looked at again soon; otherwise
+				// at the Entra sync wait.
+				want := 7 * time.Second
+				if slices.ContainsFunc(got.Changes, func(x Change) bool { return x.Op == OpAddFromEntra }) && c.obs.User != nil {
+					want = followWait
+				}
+				if got.Then.RequeueAfter != want {
+					t.Errorf("AwaitingEntraSync looks again in %s, want %s", got.Then.RequeueAfter, want)
+				}
 			}
 			for _, p := range c.says {
 				if got.Then == nil || !strings.Contains(got.Then.Message, p) {
@@ -103,3 +121,5 @@ func TestCompareUserEntra(t *testing.T) {
 		})
 	}
 }
+
+func ptrMode(m dataverse.AccessMode) *dataverse.AccessMode { return &m }

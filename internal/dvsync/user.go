@@ -3,6 +3,7 @@ package dvsync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,9 +130,19 @@ func compareUser(d *decide.DesiredUser, o observedUser, entraWait time.Duration)
 		obs.Changes = append(obs.Changes, Change{Op: OpUpdateUser, Why: strings.Join(why, "; "), Record: rec.ID, ETag: rec.ETag, Patch: &patch})
 	}
 	changes, wait := exactRoles(rec.ID, d.Roles, d.ServiceRoles, o, what, OpAssignUserRole, OpUnassignUserRole)
+	// The operator makes the Entra ID facts (spec.entra): a person decided enabled whom Dataverse
+	// still holds disabled gets no role yet — Dataverse refuses roles to a disabled user — but is
+	// asked to follow; its roles come once it has.
+	held := d.EnablementManaged && d.Enabled && rec.IsDisabled
+	if held {
+		changes = slices.DeleteFunc(changes, func(c Change) bool { return c.Op == OpAssignUserRole })
+	}
 	obs.Changes = append(obs.Changes, changes...)
 	obs.After = &after
 	follow := o.CanAdd && d.EntraObjectID != ""
+	// An access mode written changes what Dataverse derives (Administrative and NonInteractive
+	// people need no license), which it does at addUser or its background sync.
+	modeWritten := patch.AccessMode != nil
 	switch {
 	case wait != nil:
 		obs.Then = wait
@@ -140,9 +151,15 @@ func compareUser(d *decide.DesiredUser, o observedUser, entraWait time.Duration)
 		// The operator makes the Entra ID facts itself (spec.entra): Dataverse has not followed
 		// them yet. addUser brings them over at once ("Add users to an environment"); without it
 		// Dataverse's background sync does, within about 30 minutes.
-		obs.Then = &Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: entraWait,
+		follow = follow && (!o.AskedRecently || o.EntraChanged || modeWritten)
+		wait := entraWait
+		if follow {
+			// addUser updates an existing record at once: look again soon, not at the wait
+			// for a person to arrive.
+			wait = min(entraWait, followWait)
+		}
+		obs.Then = &Result{Reason: v1alpha1.ReasonAwaitingEntraSync, RequeueAfter: wait,
 			Message: fmt.Sprintf("Dataverse holds %s %s and has not followed Entra ID yet, where the operator made it %s: waiting for Dataverse to sync it", d.UserName, enabledWord(!rec.IsDisabled), enabledWord(d.Enabled))}
-		follow = follow && (!o.AskedRecently || o.EntraChanged)
 	case rec.IsDisabled == d.Enabled:
 		obs.Then = &Result{Reason: v1alpha1.ReasonEnablementDrift, Message: enablementDrift(d, rec.IsDisabled)}
 		follow = false
@@ -154,6 +171,9 @@ func compareUser(d *decide.DesiredUser, o observedUser, entraWait time.Duration)
 	}
 	return obs
 }
+
+// followWait is how soon a person is looked at again after addUser was asked to update its record.
+const followWait = 2 * time.Second
 
 func enabledWord(enabled bool) string {
 	if enabled {

@@ -229,9 +229,7 @@ var _ = Describe("An Entra ID target: the manager binary reaching the emulator's
 				want = []string{u.Spec.License}
 				wantLicenses++
 				Expect(st.Licenses).To(ConsistOf(accessv1alpha1.EntraLicense{SkuPartNumber: u.Spec.License, Direct: true}))
-				// Not asserted: status.entra.assignedByOperator naming it. The reconcile after
-				// the one that assigned the license drops it (decide.PlatformUser does not carry
-				// status.entra over), so it is empty here; a known fault of the core.
+				Expect(st.AssignedByOperator).To(Equal([]string{u.Spec.License}), "%s: the license the operator assigned is recorded (the only kind it ever removes)", u.Name)
 			} else {
 				Expect(st.AssignedByOperator).To(BeEmpty(), "%s: no license assigned (none needed, or the seat is not held: LI1)", u.Name)
 			}
@@ -324,19 +322,14 @@ var _ = Describe("An Entra ID target: the manager binary reaching the emulator's
 		for _, s := range d.SubscribedSkus {
 			Expect(s.ConsumedUnits).To(Equal(int(consumed[s.SkuPartNumber])), "Entra ID's consumed units of %s are the licenses the operator assigned", s.SkuPartNumber)
 		}
-		for _, s := range seed.SubscribedSkus {
-			// Enabled only: status.entra.skus' consumed units are those of the Environment's last
-			// snapshot (read before the people's licenses were assigned), refreshed only at the
-			// Environment's next observation (spec.entra.syncInterval, 10m); a known fault of
-			// the core, which does not wake the Environment after a license write.
-			Expect(st.Skus).To(ContainElement(HaveField("SkuPartNumber", s.SkuPartNumber)))
-			for _, k := range st.Skus {
-				if k.SkuPartNumber == s.SkuPartNumber {
-					Expect(k.Enabled).To(Equal(int32(s.PrepaidUnits.Enabled)), "enabled units of %s", s.SkuPartNumber)
-					Expect(k.Consumed).To(BeNumerically("<=", consumed[s.SkuPartNumber]))
-				}
+		// The Environment is woken by every person's license write, so its units are Entra ID's.
+		Eventually(func(g Gomega) {
+			env := convert[accessv1alpha1.Environment](readOne(ns, "ppenv/"+environmentName))
+			for _, s := range seed.SubscribedSkus {
+				g.Expect(env.Status.Entra.Skus).To(ContainElement(accessv1alpha1.TenantSku{SkuPartNumber: s.SkuPartNumber,
+					Enabled: int32(s.PrepaidUnits.Enabled), Consumed: consumed[s.SkuPartNumber]}), "units of %s", s.SkuPartNumber)
 			}
-		}
+		}, "30s", "1s").Should(Succeed())
 	})
 
 	It("is idle once converged: no write to Graph or Dataverse", func() {
