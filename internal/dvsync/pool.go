@@ -2,6 +2,7 @@ package dvsync
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -153,27 +154,33 @@ func (p *Pool) Target(ctx context.Context, env *v1alpha1.Environment, now time.T
 			return nil, &r
 		}
 		if c.client != nil {
-			p.observe(ctx, c, env, now)
-			return newTarget(env, now, c, p.EntraSyncWait), nil
+			return p.observed(ctx, c, env, now)
 		}
 	}
-	t, failed := p.connect(ctx, c, env, now)
-	if failed == nil {
-		p.observe(ctx, c, env, now)
+	if _, failed := p.connect(ctx, c, env, now); failed != nil {
+		return nil, failed
 	}
-	return t, failed
+	return p.observed(ctx, c, env, now)
 }
 
-// observe reads the environment's snapshot again when it is due. A failed read is not an
-// outcome: reads go to the Web API one by one until the next works, and the object's own read
-// reports what failed.
-func (p *Pool) observe(ctx context.Context, c *connection, env *v1alpha1.Environment, now time.Time) {
+// observed reads the environment's snapshot again when it is due, and returns the target. A
+// throttled read is the object's outcome (Throttled, so the Environment says it too); any other
+// failure is not: reads go to the Web API one by one until the next snapshot works, and the
+// object's own read reports what failed.
+func (p *Pool) observed(ctx context.Context, c *connection, env *v1alpha1.Environment, now time.Time) (*Target, *Result) {
 	c.snap.mu.Lock()
-	defer c.snap.mu.Unlock()
-	if !c.snap.due(now, env.Spec.Dataverse.Interval().Duration/2) {
-		return
+	if c.snap.due(now, env.Spec.Dataverse.Interval().Duration/2) {
+		_ = c.snap.refresh(ctx, c.client, now)
 	}
-	_ = c.snap.refresh(ctx, c.client, now)
+	err, until := c.snap.err, c.snap.retryAt
+	c.snap.mu.Unlock()
+	if errors.Is(err, dataverse.ErrThrottled) && now.Before(until) {
+		// Until its Retry-After every read would be throttled too: none is sent.
+		r := Failed(err, "environment "+env.Name)
+		r.RequeueAfter = until.Sub(now)
+		return nil, &r
+	}
+	return newTarget(env, now, c, p.EntraSyncWait), nil
 }
 
 func targetKey(env *v1alpha1.Environment) string {

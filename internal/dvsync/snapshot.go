@@ -29,8 +29,11 @@ var _ BulkReader = (*dataverse.Client)(nil)
 type snapshot struct {
 	mu    sync.Mutex
 	taken time.Time
-	// failed: the last read failed; reads go to the Web API until the next one works.
-	failed bool
+	// failed: the last read failed (err); reads go to the Web API until the next one works,
+	// which is not tried before retryAt.
+	failed  bool
+	err     error
+	retryAt time.Time
 	users  map[string]*dataverse.SystemUser // by id (lower case)
 	byOID  map[string]string                // Entra object id → user id
 	byUPN  map[string]string                // domainname → user id
@@ -47,25 +50,37 @@ func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // due reports whether the snapshot must be read again.
 func (s *snapshot) due(now time.Time, interval time.Duration) bool {
-	return s.users == nil || s.failed || now.Sub(s.taken) >= interval
+	if s.failed {
+		return !now.Before(s.retryAt)
+	}
+	return s.users == nil || now.Sub(s.taken) >= interval
+}
+
+// snapshotRetry is how soon a failed snapshot is read again when the service said nothing.
+const snapshotRetry = 15 * time.Second
+
+func (s *snapshot) fail(err error, now time.Time) error {
+	wait := snapshotRetry
+	if d, ok := dataverse.RetryAfter(err); ok && d > 0 {
+		wait = d
+	}
+	s.failed, s.err, s.retryAt = true, err, now.Add(wait)
+	return err
 }
 
 // refresh reads the snapshot again: every user (paged), every role, every user–role link.
 func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) error {
 	users, err := r.ListUsers(ctx, "")
 	if err != nil {
-		s.failed = true
-		return err
+		return s.fail(err, now)
 	}
 	roles, err := r.ListRoles(ctx, "")
 	if err != nil {
-		s.failed = true
-		return err
+		return s.fail(err, now)
 	}
 	links, err := r.ListUserRoleLinks(ctx)
 	if err != nil {
-		s.failed = true
-		return err
+		return s.fail(err, now)
 	}
 	s.users, s.byOID, s.byUPN, s.byApp = map[string]*dataverse.SystemUser{}, map[string]string{}, map[string]string{}, map[string]string{}
 	s.links, s.roles, s.stale = map[string]map[string]bool{}, map[string]*dataverse.Role{}, map[string]bool{}
@@ -82,7 +97,7 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 		}
 		s.links[u][lower(l.RoleID)] = true
 	}
-	s.taken, s.failed = now, false
+	s.taken, s.failed, s.err = now, false, nil
 	s.Requests = pages(len(users)) + pages(len(roles)) + pages(len(links))
 	return nil
 }
