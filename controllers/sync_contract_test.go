@@ -480,11 +480,12 @@ var _ = Describe("Sync contract: finalizers, unknown outcomes, Observe, credenti
 		const env = "lookup"
 		const oid = "7b9f3a1e-5c7d-4e2f-8a6b-1c2d3e4f5a6b"
 		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage)
-		_, err := emu.AddUnmanagedUser(dv, map[string]any{"domainname": "ada@contoso.com", "azureactivedirectoryobjectid": oid, "accessmode": 0})
-		Expect(err).NotTo(HaveOccurred())
 		create(e, role(ns, "seller", env))
 		Eventually(readyReason(environment(ns, env)), "30s").Should(Equal("True"))
 		Eventually(readyReason(securityRole(ns, "seller")), "30s").Should(Equal("True"))
+		// Ada arrives after the environment's snapshot was read, so her sync must look her up.
+		_, err := emu.AddUnmanagedUser(dv, map[string]any{"domainname": "ada@contoso.com", "azureactivedirectoryobjectid": oid, "accessmode": 0})
+		Expect(err).NotTo(HaveOccurred())
 		emu.AddFault(emulator.Fault{Environment: dv, Method: http.MethodGet, PathContains: "systemusers", Status: http.StatusTooManyRequests,
 			Code: "0x80072322", RetryAfter: 30, Count: 1 << 30, Message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds."})
 		DeferCleanup(emu.ClearFaults)

@@ -529,3 +529,18 @@ func RetryConflict(ctx context.Context, attempts int, fn func(ctx context.Contex
 	}
 	return err
 }
+
+// --- bulk reads (docs/design.md, "Observing at scale") ---
+
+// UserRoleLink is one row of the systemuserroles intersect table: a role assigned to a user.
+type UserRoleLink struct {
+	UserID string `json:"systemuserid"`
+	RoleID string `json:"roleid"`
+}
+
+// ListUserRoleLinks reads every user–role association of the environment, flat and paged
+// through the intersect entity set systemuserrolescollection (5,000 rows a page): one request per
+// 5,000 assignments instead of one per user.
+func (cl *Client) ListUserRoleLinks(ctx context.Context) ([]UserRoleLink, error) {
+	return list[UserRoleLink](ctx, cl, "ListUserRoleLinks", cl.query("systemuserrolescollection", "$select", "systemuserid,roleid"))
+}

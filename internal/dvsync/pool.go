@@ -2,6 +2,7 @@ package dvsync
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -47,12 +48,12 @@ type Target struct {
 // newTarget is the one place the management policy is checked: only Manage gets a writer, so a
 // target under Observe cannot write, whatever a kind's code does.
 func newTarget(env *v1alpha1.Environment, now time.Time, c *connection, wait time.Duration) *Target {
-	t := &Target{Env: env, Now: now, reader: c.client, catalogue: c.catalogue, added: c.added, EntraSyncWait: wait}
+	t := &Target{Env: env, Now: now, reader: snapshotReader{Reader: c.client, s: c.snap}, catalogue: c.catalogue, added: c.added, EntraSyncWait: wait}
 	if c.admin != nil {
 		t.Admin = c.admin
 	}
 	if env.Spec.Dataverse.ManagementPolicy == v1alpha1.ManagementManage {
-		t.write = c.client
+		t.write = snapshotWriter{Writer: c.client, s: c.snap}
 	}
 	return t
 }
@@ -90,6 +91,9 @@ type connection struct {
 	admin     *dataverse.AdminClient
 	catalogue *catalogue
 	added     *entraAdds
+	// snap is the environment's bulk snapshot (users, roles, user–role links), read again every
+	// half sync interval, so a change behind the operator's back is seen within 1.5 intervals.
+	snap *snapshot
 	// failure is why no client could be built from the Secret last read; the Environment's next
 	// reconcile reads it again.
 	failure   *Result
@@ -150,10 +154,33 @@ func (p *Pool) Target(ctx context.Context, env *v1alpha1.Environment, now time.T
 			return nil, &r
 		}
 		if c.client != nil {
-			return newTarget(env, now, c, p.EntraSyncWait), nil
+			return p.observed(ctx, c, env, now)
 		}
 	}
-	return p.connect(ctx, c, env, now)
+	if _, failed := p.connect(ctx, c, env, now); failed != nil {
+		return nil, failed
+	}
+	return p.observed(ctx, c, env, now)
+}
+
+// observed reads the environment's snapshot again when it is due, and returns the target. A
+// throttled read is the object's outcome (Throttled, so the Environment says it too); any other
+// failure is not: reads go to the Web API one by one until the next snapshot works, and the
+// object's own read reports what failed.
+func (p *Pool) observed(ctx context.Context, c *connection, env *v1alpha1.Environment, now time.Time) (*Target, *Result) {
+	c.snap.mu.Lock()
+	if c.snap.due(now, env.Spec.Dataverse.Interval().Duration/2) {
+		_ = c.snap.refresh(ctx, c.client, now)
+	}
+	err, until := c.snap.err, c.snap.retryAt
+	c.snap.mu.Unlock()
+	if errors.Is(err, dataverse.ErrThrottled) && now.Before(until) {
+		// Until its Retry-After every read would be throttled too: none is sent.
+		r := Failed(err, "environment "+env.Name)
+		r.RequeueAfter = until.Sub(now)
+		return nil, &r
+	}
+	return newTarget(env, now, c, p.EntraSyncWait), nil
 }
 
 func targetKey(env *v1alpha1.Environment) string {
@@ -190,9 +217,12 @@ func (p *Pool) connect(ctx context.Context, c *connection, env *v1alpha1.Environ
 			Message: fmt.Sprintf("environment %s's spec.dataverse.url cannot be used: %v", env.Name, err)})
 	}
 	admin, _ := p.Connector.Admin(cred) // absent only when the admin URL is unusable: addUser then says so
+	// Another environment URL is another organization: its catalogue, people asked from Entra ID
+	// and snapshot are not this one's (compared before the client is replaced).
+	other := c.client == nil || c.client.URL() != cl.URL()
 	c.target, c.key, c.client, c.admin, c.failure = targetKey(env), key, cl, admin, nil
-	if c.catalogue == nil || c.client.URL() != cl.URL() {
-		c.catalogue, c.added = newCatalogue(), &entraAdds{}
+	if c.catalogue == nil || other {
+		c.catalogue, c.added, c.snap = newCatalogue(), &entraAdds{}, &snapshot{}
 	}
 	return newTarget(env, now, c, p.EntraSyncWait), nil
 }

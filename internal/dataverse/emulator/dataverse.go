@@ -124,6 +124,13 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request, env *environmen
 		id := strings.ToLower(strings.TrimPrefix(arg, "RoleId="))
 		return e.retrieveRolePrivileges(w, env, id, base)
 	}
+	if rows, ok := env.intersectRows(rest); ok {
+		if r.Method != http.MethodGet {
+			// The intersect tables are written through their relationships' $ref only.
+			return errf(http.StatusMethodNotAllowed, codeBadQuery, "%s not allowed on %s", r.Method, rest)
+		}
+		return e.writeList(w, r, rest, rows, base)
+	}
 	res, err := parseResource(rest)
 	if err != nil {
 		return errf(http.StatusBadRequest, codeBadQuery, "%v", err)
@@ -226,6 +233,9 @@ func (e *Emulator) writeList(w http.ResponseWriter, r *http.Request, set string,
 		rows = kept
 	}
 	key := keys[set]
+	if key == "" {
+		key = intersectKeys[set]
+	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].str(key) < rows[j].str(key) })
 	if after := q.Get("$skiptoken"); after != "" {
 		i := sort.Search(len(rows), func(i int) bool { return rows[i].str(key) > after })

@@ -214,6 +214,43 @@ var keys = map[string]string{
 	"privileges": "privilegeid", "privilegeobjecttypecodes": "privilegeobjecttypecodeid",
 }
 
+// intersectKeys are the N:N intersect tables, read flat and paged like any table: one row per
+// association, with both ids (docs/design.md, "Observing at scale"; the intersect entities
+// systemuserroles, teammembership and teamroles, whose entity sets are systemuserrolescollection,
+// teammemberships and teamrolescollection).
+var intersectKeys = map[string]string{
+	"systemuserrolescollection": "systemuserroleid",
+	"teammemberships":           "teammembershipid",
+	"teamrolescollection":       "teamroleid",
+}
+
+// intersectRows are the rows of an intersect table named by set (false: set is not one). A row's
+// id is derived from the pair, so it is the same on every read.
+func (env *environment) intersectRows(set string) ([]record, bool) {
+	var assoc map[string]map[string]bool
+	var left, right string
+	switch set {
+	case "systemuserrolescollection":
+		assoc, left, right = env.userRoles, "systemuserid", "roleid"
+	case "teammemberships":
+		assoc, left, right = env.teamMembers, "teamid", "systemuserid"
+	case "teamrolescollection":
+		assoc, left, right = env.teamRoles, "teamid", "roleid"
+	default:
+		return nil, false
+	}
+	key := intersectKeys[set]
+	rows := []record{}
+	for a, bs := range assoc {
+		for b, on := range bs {
+			if on {
+				rows = append(rows, record{key: nameGUID(set + "/" + a + "/" + b), left: a, right: b, "versionnumber": env.version})
+			}
+		}
+	}
+	return rows, true
+}
+
 // EntraUser is a person as one environment's Dataverse sees it from Entra ID, given as the outcome
 // of Entra's rules (sign-in allowed, license, security group): Dataverse copies Disabled into
 // isdisabled and Licensed into islicensed. It predates the tenant directory (DirectoryUser), which

@@ -1,0 +1,333 @@
+package dvsync
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
+)
+
+// Observing in bulk (docs/design.md, "Observing at scale"): per environment and sync interval,
+// one snapshot of its users, roles and user–role links, read page by page (systemusers, roles and
+// the intersect table systemuserrolescollection: a few requests per 5,000 rows), from which every
+// object's reconcile answers the reads it would otherwise make one by one. Writes made through
+// the target update it, so comparing again finds nothing to do; what it cannot know yet — a record
+// created or changed since it was read, by the operator or not — is read alone, and then kept.
+
+// BulkReader is what a snapshot is read with: the Web API's paged list reads.
+type BulkReader interface {
+	ListUsers(ctx context.Context, filter string) ([]dataverse.SystemUser, error)
+	ListRoles(ctx context.Context, businessUnitID string) ([]dataverse.Role, error)
+	ListUserRoleLinks(ctx context.Context) ([]dataverse.UserRoleLink, error)
+}
+
+var _ BulkReader = (*dataverse.Client)(nil)
+
+// snapshot is one environment's people, roles and their links as read at taken.
+type snapshot struct {
+	mu    sync.Mutex
+	taken time.Time
+	// failed: the last read failed (err); reads go to the Web API until the next one works,
+	// which is not tried before retryAt.
+	failed  bool
+	err     error
+	retryAt time.Time
+	users  map[string]*dataverse.SystemUser // by id (lower case)
+	byOID  map[string]string                // Entra object id → user id
+	byUPN  map[string]string                // domainname → user id
+	byApp  map[string]string                // application id → user id (not being deleted)
+	links  map[string]map[string]bool       // user id → role ids
+	roles  map[string]*dataverse.Role       // by id
+	// stale are the users whose record or roles were written since the read: read alone next.
+	stale map[string]bool
+	// Requests is how many requests the last read cost.
+	Requests int
+}
+
+func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// due reports whether the snapshot must be read again.
+func (s *snapshot) due(now time.Time, interval time.Duration) bool {
+	if s.failed {
+		return !now.Before(s.retryAt)
+	}
+	return s.users == nil || now.Sub(s.taken) >= interval
+}
+
+// snapshotRetry is how soon a failed snapshot is read again when the service said nothing.
+const snapshotRetry = 15 * time.Second
+
+func (s *snapshot) fail(err error, now time.Time) error {
+	wait := snapshotRetry
+	if d, ok := dataverse.RetryAfter(err); ok && d > 0 {
+		wait = d
+	}
+	s.failed, s.err, s.retryAt = true, err, now.Add(wait)
+	return err
+}
+
+// refresh reads the snapshot again: every user (paged), every role, every user–role link.
+func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) error {
+	users, err := r.ListUsers(ctx, "")
+	if err != nil {
+		return s.fail(err, now)
+	}
+	roles, err := r.ListRoles(ctx, "")
+	if err != nil {
+		return s.fail(err, now)
+	}
+	links, err := r.ListUserRoleLinks(ctx)
+	if err != nil {
+		return s.fail(err, now)
+	}
+	s.users, s.byOID, s.byUPN, s.byApp = map[string]*dataverse.SystemUser{}, map[string]string{}, map[string]string{}, map[string]string{}
+	s.links, s.roles, s.stale = map[string]map[string]bool{}, map[string]*dataverse.Role{}, map[string]bool{}
+	for i := range users {
+		s.putUser(&users[i])
+	}
+	for i := range roles {
+		s.roles[lower(roles[i].ID)] = &roles[i]
+	}
+	for _, l := range links {
+		u := lower(l.UserID)
+		if s.links[u] == nil {
+			s.links[u] = map[string]bool{}
+		}
+		s.links[u][lower(l.RoleID)] = true
+	}
+	s.taken, s.failed, s.err = now, false, nil
+	s.Requests = pages(len(users)) + pages(len(roles)) + pages(len(links))
+	return nil
+}
+
+// pages is how many 5,000-row pages n rows take (at least one request).
+func pages(n int) int { return max(1, (n+4999)/5000) }
+
+func (s *snapshot) putUser(u *dataverse.SystemUser) {
+	id := lower(u.ID)
+	c := *u
+	s.users[id] = &c
+	if oid := lower(u.AzureActiveDirectoryObjectID); oid != "" {
+		s.byOID[oid] = id
+	}
+	if upn := lower(u.DomainName); upn != "" {
+		s.byUPN[upn] = id
+	}
+	if u.IsApplicationUser() && u.DeletedState == 0 {
+		s.byApp[lower(u.ApplicationID)] = id
+	}
+}
+
+// user returns a copy of a fresh user found through index (false: not known, or stale).
+func (s *snapshot) user(index map[string]string, k string) (*dataverse.SystemUser, bool) {
+	id, ok := index[lower(k)]
+	if !ok || s.stale[id] || s.users[id] == nil {
+		return nil, false
+	}
+	c := *s.users[id]
+	return &c, true
+}
+
+// snapshotReader answers a target's reads from its environment's snapshot and falls back to the
+// Web API for what the snapshot does not know. It is a Reader: comparisons cannot tell the two
+// apart, which keeps every kind's compare pure and unchanged.
+type snapshotReader struct {
+	Reader
+	s *snapshot
+	// absent: a person the snapshot does not hold is taken as absent without a read.
+	absent bool
+}
+
+// trustingAbsence is r for a person not asked from Entra ID yet: absent from the snapshot, it is
+// taken as absent, and addUser is asked (which "adds or updates": harmless for one that arrived
+// meanwhile). Once asked, it is looked for with a read of its own until it arrives.
+func (r snapshotReader) trustingAbsence() Reader { r.absent = true; return r }
+
+// errAbsent is a person the snapshot does not hold, taken as not found.
+var errAbsent = fmt.Errorf("%w: not in the environment's snapshot", dataverse.ErrNotFound)
+
+// known keeps a user read alone in the snapshot, fresh again.
+func (r snapshotReader) known(u *dataverse.SystemUser, err error) (*dataverse.SystemUser, error) {
+	if err == nil && u != nil {
+		r.s.mu.Lock()
+		r.s.putUser(u)
+		delete(r.s.stale, lower(u.ID))
+		r.s.mu.Unlock()
+	}
+	return u, err
+}
+
+func (r snapshotReader) lookup(index func(*snapshot) map[string]string, k string, live func() (*dataverse.SystemUser, error)) (*dataverse.SystemUser, error) {
+	r.s.mu.Lock()
+	if r.s.users != nil && !r.s.failed {
+		if u, ok := r.s.user(index(r.s), k); ok {
+			r.s.mu.Unlock()
+			return u, nil
+		}
+		if _, known := index(r.s)[lower(k)]; !known && r.absent {
+			r.s.mu.Unlock()
+			return nil, errAbsent
+		}
+	}
+	r.s.mu.Unlock()
+	u, err := live()
+	return r.known(u, err)
+}
+
+func (r snapshotReader) UserByObjectID(ctx context.Context, oid string) (*dataverse.SystemUser, error) {
+	return r.lookup(func(s *snapshot) map[string]string { return s.byOID }, oid, func() (*dataverse.SystemUser, error) { return r.Reader.UserByObjectID(ctx, oid) })
+}
+
+func (r snapshotReader) UserByDomainName(ctx context.Context, upn string) (*dataverse.SystemUser, error) {
+	return r.lookup(func(s *snapshot) map[string]string { return s.byUPN }, upn, func() (*dataverse.SystemUser, error) { return r.Reader.UserByDomainName(ctx, upn) })
+}
+
+func (r snapshotReader) UserByApplicationID(ctx context.Context, appID string) (*dataverse.SystemUser, error) {
+	return r.lookup(func(s *snapshot) map[string]string { return s.byApp }, appID, func() (*dataverse.SystemUser, error) { return r.Reader.UserByApplicationID(ctx, appID) })
+}
+
+func (r snapshotReader) GetUser(ctx context.Context, id string) (*dataverse.SystemUser, error) {
+	return r.lookup(func(s *snapshot) map[string]string { return map[string]string{lower(id): lower(id)} }, id, func() (*dataverse.SystemUser, error) { return r.Reader.GetUser(ctx, id) })
+}
+
+// UserRoles answers from the links when the user and every role it holds are known.
+func (r snapshotReader) UserRoles(ctx context.Context, userID string) ([]dataverse.Role, error) {
+	id := lower(userID)
+	r.s.mu.Lock()
+	if r.s.users != nil && !r.s.failed && r.s.users[id] != nil && !r.s.stale[id] {
+		out, complete := []dataverse.Role{}, true
+		for roleID := range r.s.links[id] {
+			role := r.s.roles[roleID]
+			if role == nil {
+				complete = false
+				break
+			}
+			out = append(out, *role)
+		}
+		if complete {
+			r.s.mu.Unlock()
+			return out, nil
+		}
+	}
+	r.s.mu.Unlock()
+	roles, err := r.Reader.UserRoles(ctx, userID)
+	if err == nil {
+		r.s.mu.Lock()
+		if r.s.links != nil {
+			set := map[string]bool{}
+			for i := range roles {
+				set[lower(roles[i].ID)] = true
+				c := roles[i]
+				r.s.roles[lower(c.ID)] = &c
+			}
+			r.s.links[id] = set
+		}
+		r.s.mu.Unlock()
+	}
+	return roles, err
+}
+
+// RoleByName answers from the roles read; a role not among them is looked for alone (it may have
+// been created since).
+func (r snapshotReader) RoleByName(ctx context.Context, name, businessUnitID string) (*dataverse.Role, error) {
+	bu := lower(businessUnitID)
+	r.s.mu.Lock()
+	if r.s.roles != nil && !r.s.failed {
+		for _, role := range r.s.roles {
+			if role.Name == name && lower(role.BusinessUnitID) == bu {
+				c := *role
+				r.s.mu.Unlock()
+				return &c, nil
+			}
+		}
+	}
+	r.s.mu.Unlock()
+	role, err := r.Reader.RoleByName(ctx, name, businessUnitID)
+	if err == nil && role != nil {
+		r.s.mu.Lock()
+		if r.s.roles != nil {
+			c := *role
+			r.s.roles[lower(c.ID)] = &c
+		}
+		r.s.mu.Unlock()
+	}
+	return role, err
+}
+
+// snapshotWriter keeps the snapshot up to date with the writes made: an association is recorded,
+// a record written is read alone next time (its ETag and fields changed), a record deleted is
+// forgotten.
+type snapshotWriter struct {
+	Writer
+	s *snapshot
+}
+
+func (w snapshotWriter) link(userID, roleID string, on bool) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	if w.s.links == nil {
+		return
+	}
+	u := lower(userID)
+	if w.s.links[u] == nil {
+		w.s.links[u] = map[string]bool{}
+	}
+	if on {
+		w.s.links[u][lower(roleID)] = true
+	} else {
+		delete(w.s.links[u], lower(roleID))
+	}
+}
+
+func (w snapshotWriter) staleUser(id string) {
+	w.s.mu.Lock()
+	if w.s.stale != nil {
+		w.s.stale[lower(id)] = true
+	}
+	w.s.mu.Unlock()
+}
+
+func (w snapshotWriter) AssignUserRole(ctx context.Context, userID, roleID string) error {
+	err := w.Writer.AssignUserRole(ctx, userID, roleID)
+	if err == nil {
+		w.link(userID, roleID, true)
+	} else {
+		w.staleUser(userID) // the outcome may be unknown: read its roles alone next time
+	}
+	return err
+}
+
+func (w snapshotWriter) UnassignUserRole(ctx context.Context, userID, roleID string) error {
+	err := w.Writer.UnassignUserRole(ctx, userID, roleID)
+	if err == nil {
+		w.link(userID, roleID, false)
+	} else {
+		w.staleUser(userID)
+	}
+	return err
+}
+
+func (w snapshotWriter) UpdateUser(ctx context.Context, id, etag string, p dataverse.UserPatch) error {
+	err := w.Writer.UpdateUser(ctx, id, etag, p)
+	w.staleUser(id) // a new version and ETag, or an unknown outcome
+	return err
+}
+
+func (w snapshotWriter) DeleteApplicationUser(ctx context.Context, id string) error {
+	err := w.Writer.DeleteApplicationUser(ctx, id)
+	w.staleUser(id)
+	return err
+}
+
+func (w snapshotWriter) DeleteRole(ctx context.Context, id string) error {
+	err := w.Writer.DeleteRole(ctx, id)
+	w.s.mu.Lock()
+	if w.s.roles != nil {
+		delete(w.s.roles, lower(id))
+	}
+	w.s.mu.Unlock()
+	return err
+}

@@ -1,0 +1,216 @@
+package dvsync
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
+)
+
+// countingReader is a Web API of one environment that counts what is asked of it one by one.
+type countingReader struct {
+	Reader // nil: a read the test did not expect panics
+	users  []dataverse.SystemUser
+	roles  []dataverse.Role
+	links  []dataverse.UserRoleLink
+	calls  map[string]int
+}
+
+func (r *countingReader) count(op string) { r.calls[op]++ }
+
+func (r *countingReader) ListUsers(context.Context, string) ([]dataverse.SystemUser, error) {
+	r.count("ListUsers")
+	return append([]dataverse.SystemUser(nil), r.users...), nil
+}
+
+func (r *countingReader) ListRoles(context.Context, string) ([]dataverse.Role, error) {
+	r.count("ListRoles")
+	return append([]dataverse.Role(nil), r.roles...), nil
+}
+
+func (r *countingReader) ListUserRoleLinks(context.Context) ([]dataverse.UserRoleLink, error) {
+	r.count("ListUserRoleLinks")
+	return append([]dataverse.UserRoleLink(nil), r.links...), nil
+}
+
+func (r *countingReader) UserByObjectID(_ context.Context, oid string) (*dataverse.SystemUser, error) {
+	r.count("UserByObjectID")
+	for _, u := range r.users {
+		if u.AzureActiveDirectoryObjectID == oid {
+			return &u, nil
+		}
+	}
+	return nil, &dataverse.Error{StatusCode: 404}
+}
+
+func (r *countingReader) UserByDomainName(_ context.Context, upn string) (*dataverse.SystemUser, error) {
+	r.count("UserByDomainName")
+	for _, u := range r.users {
+		if u.DomainName == upn {
+			return &u, nil
+		}
+	}
+	return nil, &dataverse.Error{StatusCode: 404}
+}
+
+func (r *countingReader) UserRoles(_ context.Context, id string) ([]dataverse.Role, error) {
+	r.count("UserRoles")
+	var out []dataverse.Role
+	for _, l := range r.links {
+		if l.UserID == id {
+			for _, role := range r.roles {
+				if role.ID == l.RoleID {
+					out = append(out, role)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *countingReader) RoleByName(_ context.Context, name, bu string) (*dataverse.Role, error) {
+	r.count("RoleByName")
+	for _, role := range r.roles {
+		if role.Name == name && role.BusinessUnitID == bu {
+			return &role, nil
+		}
+	}
+	return nil, &dataverse.Error{StatusCode: 404}
+}
+
+type nopWriter struct{ Writer }
+
+func (nopWriter) AssignUserRole(context.Context, string, string) error   { return nil }
+func (nopWriter) UnassignUserRole(context.Context, string, string) error { return nil }
+func (nopWriter) UpdateUser(context.Context, string, string, dataverse.UserPatch) error {
+	return nil
+}
+
+const (
+	bu     = "b0000000-0000-4000-8000-000000000001"
+	adaID  = "a0000000-0000-4000-8000-000000000001"
+	adaOID = "0a000000-0000-4000-8000-000000000001"
+	bobID  = "a0000000-0000-4000-8000-000000000002"
+	roleA  = "c0000000-0000-4000-8000-000000000001"
+	roleB  = "c0000000-0000-4000-8000-000000000002"
+)
+
+func environmentOf() *countingReader {
+	return &countingReader{calls: map[string]int{},
+		users: []dataverse.SystemUser{
+			{ID: adaID, DomainName: "ada@contoso.com", AzureActiveDirectoryObjectID: adaOID, BusinessUnitID: bu},
+			{ID: bobID, DomainName: "bob@contoso.com", BusinessUnitID: bu},
+		},
+		roles: []dataverse.Role{{ID: roleA, Name: "Seller", BusinessUnitID: bu}, {ID: roleB, Name: "Buyer", BusinessUnitID: bu}},
+		links: []dataverse.UserRoleLink{{UserID: adaID, RoleID: roleA}},
+	}
+}
+
+// The reads of a thousand reconciles cost the snapshot's three list reads, not one per object.
+func TestSnapshotAnswersReadsFromOneBulkRead(t *testing.T) {
+	ctx := context.Background()
+	api := environmentOf()
+	s := &snapshot{}
+	if err := s.refresh(ctx, api, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := snapshotReader{Reader: api, s: s}
+	for i := 0; i < 1000; i++ {
+		if u, err := r.UserByObjectID(ctx, adaOID); err != nil || u.ID != adaID {
+			t.Fatalf("UserByObjectID = %v, %v", u, err)
+		}
+		if u, err := r.UserByDomainName(ctx, "BOB@contoso.com"); err != nil || u.ID != bobID {
+			t.Fatalf("UserByDomainName = %v, %v", u, err)
+		}
+		roles, err := r.UserRoles(ctx, adaID)
+		if err != nil || len(roles) != 1 || roles[0].Name != "Seller" {
+			t.Fatalf("UserRoles = %v, %v", roles, err)
+		}
+		if role, err := r.RoleByName(ctx, "Buyer", bu); err != nil || role.ID != roleB {
+			t.Fatalf("RoleByName = %v, %v", role, err)
+		}
+	}
+	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1}
+	if d := cmp.Diff(want, api.calls); d != "" {
+		t.Errorf("requests (-want +got):\n%s", d)
+	}
+	if s.Requests != 3 {
+		t.Errorf("Requests = %d, want 3", s.Requests)
+	}
+}
+
+// What the snapshot cannot know — a person added since it was read, a record the operator wrote
+// — is read alone, once, and kept; an association written is recorded, so comparing again finds
+// nothing to do.
+func TestSnapshotReadsWhatItCannotKnowAlone(t *testing.T) {
+	ctx := context.Background()
+	api := environmentOf()
+	s := &snapshot{}
+	if err := s.refresh(ctx, api, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, w := snapshotReader{Reader: api, s: s}, snapshotWriter{Writer: nopWriter{}, s: s}
+
+	const carolOID = "0a000000-0000-4000-8000-000000000003"
+	api.users = append(api.users, dataverse.SystemUser{ID: "a0000000-0000-4000-8000-000000000003", DomainName: "carol@contoso.com", AzureActiveDirectoryObjectID: carolOID})
+	for i := 0; i < 3; i++ {
+		if u, err := r.UserByObjectID(ctx, carolOID); err != nil || u == nil {
+			t.Fatalf("a person added since the read: %v, %v", u, err)
+		}
+	}
+	if api.calls["UserByObjectID"] != 1 {
+		t.Errorf("a person added since the read is read alone once, then kept: %d reads", api.calls["UserByObjectID"])
+	}
+
+	if err := w.AssignUserRole(ctx, bobID, roleB); err != nil {
+		t.Fatal(err)
+	}
+	roles, _ := r.UserRoles(ctx, bobID)
+	if len(roles) != 1 || roles[0].ID != roleB || api.calls["UserRoles"] != 0 {
+		t.Errorf("an assignment made is recorded: roles %v, %d reads", roles, api.calls["UserRoles"])
+	}
+	if err := w.UnassignUserRole(ctx, adaID, roleA); err != nil {
+		t.Fatal(err)
+	}
+	if roles, _ := r.UserRoles(ctx, adaID); len(roles) != 0 {
+		t.Errorf("an unassignment made is recorded: %v", roles)
+	}
+
+	if err := w.UpdateUser(ctx, adaID, `W/"1"`, dataverse.UserPatch{}); err != nil {
+		t.Fatal(err)
+	}
+	before := api.calls["UserByObjectID"]
+	if _, err := r.UserByObjectID(ctx, adaOID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.UserByObjectID(ctx, adaOID); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.calls["UserByObjectID"] - before; got != 1 {
+		t.Errorf("a user the operator wrote (new version and ETag) is read alone once: %d reads", got)
+	}
+}
+
+func TestSnapshotDue(t *testing.T) {
+	now := time.Now()
+	s := &snapshot{}
+	if !s.due(now, time.Minute) {
+		t.Error("never read: due")
+	}
+	if err := s.refresh(context.Background(), environmentOf(), now); err != nil {
+		t.Fatal(err)
+	}
+	if s.due(now.Add(59*time.Second), time.Minute) {
+		t.Error("read within the interval: not due")
+	}
+	if !s.due(now.Add(time.Minute), time.Minute) {
+		t.Error("read an interval ago: due")
+	}
+	s.failed = true
+	if !s.due(now, time.Minute) {
+		t.Error("the last read failed: due")
+	}
+}
