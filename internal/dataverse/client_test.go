@@ -137,6 +137,16 @@ func TestOperations(t *testing.T) {
 	if d := cmp.Diff([]string{"Sales Rep"}, roleNames(must(cl.UserRoles(ctx, appUserID)))); d != "" {
 		t.Fatalf("user roles (-want +got):\n%s", d)
 	}
+	// The same association, read flat from the intersect table (the bulk snapshot's read).
+	var linked []dataverse.UserRoleLink
+	for _, l := range must(cl.ListUserRoleLinks(ctx)) {
+		if l.UserID == appUserID {
+			linked = append(linked, l)
+		}
+	}
+	if d := cmp.Diff([]dataverse.UserRoleLink{{UserID: appUserID, RoleID: roleID}}, linked); d != "" {
+		t.Fatalf("systemuserrolescollection (-want +got):\n%s", d)
+	}
 	ok(t, cl.UnassignUserRole(ctx, appUserID, roleID))
 	if n := len(must(cl.UserRoles(ctx, appUserID))); n != 0 {
 		t.Fatalf("%d roles left after unassign", n)
