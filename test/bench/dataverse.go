@@ -171,7 +171,7 @@ func startDataverse(ctx context.Context, root, workDir string, cfg DataverseConf
 		d.envs = append(d.envs, fmt.Sprintf("env-%02d", e))
 	}
 	emu, err := localcluster.StartEmulator(binary, workDir, filepath.Join(workDir, "emulator.log"),
-		"--environments", strings.Join(d.envs, ","),
+		"--environments", strings.Join(d.envs, ","), fmt.Sprintf("--max-log=%d", emulatorMaxLog),
 		"--entra-sync-delay", cfg.EntraSyncDelay.String(),
 		"--client-secrets", emulator.OperatorApplicationID+"="+dataverseClientSecret)
 	if err != nil {
@@ -304,11 +304,16 @@ func (d *dataverseRun) managerArgs() []string {
 	return args
 }
 
+// emulatorMaxLog is how many requests the emulator's log keeps (--max-log): a full-size run with
+// an Entra ID target logs about 150,000 before it is cleared for the idle window (each person
+// read inside a Graph $batch is one), more than the emulator's default 100,000.
+const emulatorMaxLog = 1_000_000
+
 // requests reads the emulator's request log; truncated says it may have dropped its oldest
-// entries (it keeps the last 100,000).
+// entries (it keeps the last emulatorMaxLog).
 func (d *dataverseRun) requests(ctx context.Context) ([]emulator.LoggedRequest, bool, error) {
 	l, err := d.emu.Requests(ctx)
-	return l, len(l) >= 100000, err
+	return l, len(l) >= emulatorMaxLog, err
 }
 
 // saveLog writes a request log next to the manager's log, for reading what one object cost.
@@ -529,6 +534,6 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 		}
 	}
 	if r.LogTruncated {
-		fmt.Fprintf(out, "  WARNING: the emulator's request log (last 100,000) overflowed: the request counts are low\n")
+		fmt.Fprintf(out, "  WARNING: the emulator's request log (last %d) overflowed: the request counts are low\n", emulatorMaxLog)
 	}
 }
