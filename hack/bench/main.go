@@ -48,6 +48,12 @@ func main() {
 	flag.IntVar(&cfg.Dataverse.RequestsPerMinute, "dataverse-requests-per-minute", 60000, "-dataverse: the manager's --dataverse-requests-per-minute (per environment); high by default so the client limiter is not the bottleneck.")
 	flag.StringVar(&cfg.Dataverse.Users, "dataverse-users", bench.UsersFromEntra, "-dataverse: where the people come from: \"entra\" (in the emulated Entra ID only; PlatformUsers have entraObjectId, the operator adds them with addUser and waits for the sync) or \"present\" (already in Dataverse, no entraObjectId: found by user name).")
 	flag.DurationVar(&cfg.Dataverse.EntraSyncDelay, "dataverse-entra-sync-delay", 5*time.Second, "-dataverse: the emulator's delay between addUser and the person's arrival in Dataverse.")
+	flag.BoolVar(&cfg.Dataverse.Entra.Enabled, "entra", true, "-dataverse: also give every Environment an Entra ID target (spec.entra, managementPolicy Manage) over the emulator's Microsoft Graph (--graph-url): every person in one tenant directory, one security group per environment gating its Dataverse environment, some people already members; the figures add Graph requests per person to converge, per environment per idle interval, and Graph writes per person. false: Dataverse only, people given to each environment as an outcome (as before Entra ID was a target).")
+	flag.DurationVar(&cfg.Dataverse.Entra.SyncInterval, "entra-sync-interval", 15*time.Second, "-dataverse -entra: every Environment's spec.entra.syncInterval; short, so the idle window spans several re-reads.")
+	entraManage := flag.String("entra-manage", "", "-dataverse -entra: spec.entra.manage, comma-separated (SecurityGroupMembership, GroupTeamMembership, Licenses); empty: the API's default. Facts not listed are seeded as decided; listed ones partly, like the security group.")
+	flag.Float64Var(&cfg.Dataverse.Entra.MembersAlready, "entra-members-already", 0.5, "-dataverse -entra: share of the people seeded as direct members of their security group (a stable choice by name).")
+	setupLicenses := flag.Bool("entra-setup-licenses", true, "-dataverse -entra: Administrative and NonInteractive people (no spec.license) hold the SKU in the directory too, as a person must to be set up; false leaves them unlicensed, and they arrive in Dataverse disabled.")
+	flag.IntVar(&cfg.Dataverse.Entra.RequestsPerMinute, "graph-requests-per-minute", 60000, "-dataverse -entra: the manager's --graph-requests-per-minute (per tenant; one tenant here); high by default so the client limiter is not the bottleneck (the manager's default is 600).")
 	isolateControlPlane := flag.Bool("isolate-control-plane", true, "Give kube-apiserver and etcd half of the CPUs and the bench's clients and the manager the other half, in the converged run and the floor alike, as a cluster keeps an operator off its API server's cores; false shares every CPU, so the manager's own CPU slows the API server it is measured against.")
 	profile := flag.Bool("profile", true, "Profile the manager's CPU and blocking during convergence (if it has --pprof-bind-address); the profiles cost it a little.")
 	sweep := flag.Bool("sweep", false, "Run once per -sweep-concurrency and -sweep-limits value and print one table row per run. Unless the size flags are set, a smaller fleet: 5 environments x 100 users, 100 application users, 50 roles, 25 teams.")
@@ -55,6 +61,13 @@ func main() {
 	sweepLimits := flag.String("sweep-limits", "50/100,100/200,200/400,unlimited", "-sweep: --kube-api-qps/--kube-api-burst pairs; \"unlimited\" is a bucket no run drains.")
 	sweepCross := flag.Bool("sweep-cross", false, "-sweep: every combination (16 runs by default). Without it, each concurrency at -kube-api-qps/-kube-api-burst, then each limit at -max-concurrent-reconciles (7 runs by default).")
 	flag.Parse()
+	for _, m := range strings.Split(*entraManage, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			cfg.Dataverse.Entra.Manage = append(cfg.Dataverse.Entra.Manage, m)
+		}
+	}
+	cfg.Dataverse.Entra.Enabled = cfg.Dataverse.Entra.Enabled && cfg.Dataverse.Enabled
+	cfg.Dataverse.Entra.NoSetupLicenses = !*setupLicenses
 	cfg.NoProfile = !*profile
 	cfg.SharedCPUs = !*isolateControlPlane
 	log.SetLogger(logr.Discard()) // the bench's own clients have nothing to say

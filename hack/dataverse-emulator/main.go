@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	execution := flag.Duration("limit-execution", 20*time.Minute, "Serving time per window per environment when --enforce-limits.")
 	secrets := flag.String("client-secrets", "", "Comma-separated clientId=secret pairs the token endpoint accepts (empty: any secret).")
 	tokens := flag.String("static-tokens", "", "Comma-separated bearer tokens accepted without the token endpoint.")
+	maxLog := flag.Int("max-log", 100000, "Requests the log at /_emulator/requests keeps (the latest; Graph's inside a $batch count one each).")
 	if err := flag.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Limits: emulator.Limits{Enforce: *limits, RequestsPerWindow: *perWindow, WindowSeconds: int(window.Seconds()), MaxConcurrent: *concurrent,
 			ExecutionSeconds: execution.Seconds()},
 		GraphLimits: emulator.GraphLimits{Enforce: *graphLimits, WritesPerWindow: *graphWrites, WindowSeconds: int(graphWindow.Seconds())},
+		MaxLog:      *maxLog,
 	}
 	for _, s := range splitList(*envs) {
 		parts := strings.SplitN(s, "=", 4)

@@ -100,6 +100,8 @@ type Result struct {
 	Breakdown               Breakdown `json:"breakdown"`
 	// Dataverse is what the Dataverse target cost (bench -dataverse only).
 	Dataverse *DataverseResult `json:"dataverse,omitempty"`
+	// Entra is what the Entra ID target cost (bench -dataverse with -entra only).
+	Entra *EntraResult `json:"entra,omitempty"`
 	// CPULayout says which CPUs the control plane and the clients ran on.
 	CPULayout string `json:"cpuLayout"`
 	// ConvergenceCPU and FloorCPU are the CPU each process used converging and in the
@@ -199,8 +201,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 			return res, err
 		}
 		defer dv.emu.Stop()
-		res.Dataverse = &DataverseResult{Environments: cfg.Environments, Users: cfg.Dataverse.Users,
+		res.Dataverse = &DataverseResult{Environments: cfg.Environments, Users: cfg.Dataverse.Users, Entra: cfg.Dataverse.Entra.Enabled,
 			SyncIntervalSeconds: cfg.Dataverse.SyncInterval.Seconds(), RequestsPerMinute: cfg.Dataverse.RequestsPerMinute}
+		if e := cfg.Dataverse.Entra; e.Enabled {
+			res.Entra = &EntraResult{Environments: cfg.Environments, People: cfg.Environments * cfg.UsersPerEnvironment,
+				SyncIntervalSeconds: e.SyncInterval.Seconds(), Manage: e.Manage, RequestsPerMinute: e.RequestsPerMinute}
+		}
 	}
 
 	args := []string{"--metrics-secure=false", // the bench scrapes over plain HTTP on loopback
@@ -243,6 +249,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	res.Objects = len(objs)
 	if dv != nil {
 		dv.target(objs)
+		if s := dv.entraSeed; s != nil {
+			res.Entra.SeededMembers, res.Entra.SeededLicensed, res.Entra.SeededSetupLicensed = len(s.member), len(s.licensed), s.setup
+			say("seeding the tenant directory: %d people, %d groups, %d already direct members of their security group", len(s.seed.Users), len(s.seed.Groups), len(s.member))
+		}
 		say("seeding the emulator (people %s) and creating the credentials Secret", cfg.Dataverse.Users)
 		if err := dv.seed(ctx, c); err != nil {
 			return res, err
@@ -277,7 +287,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	res.ConvergenceCPU = clock.since(cpuBefore, time.Since(start).Seconds())
 	res.Stalled = Expected{LimitReached: stalled[accessv1alpha1.ReasonNonInteractiveLimitReached], SeatsExhausted: stalled[accessv1alpha1.ReasonSeatsExhausted]}
 	if res.Stalled != expected || len(stalled) > 2 {
-		return res, fmt.Errorf("unexpected Stalled objects after convergence: got %v, want %+v", stalled, expected)
+		return res, fmt.Errorf("unexpected Stalled objects after convergence: got %v, want %+v; the first of the others:\n%s", stalled, expected,
+			strings.Join(unexpectedStalled(watch.objects(ctx), 10), "\n"))
 	}
 	converged, err := scrape(metricsURL)
 	if err != nil {
@@ -306,10 +317,21 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		for _, e := range dv.emu.Info.Environments {
 			names[strings.ToLower(e.EnvironmentID)] = e.Name
 		}
+		dvLog, grLog := graphLog(log)
 		res.Dataverse.LogTruncated = truncated
-		res.Dataverse.convergence(log, len(objs), res.ConvergenceSeconds, names)
+		res.Dataverse.convergence(dvLog, len(objs), res.ConvergenceSeconds, names)
 		res.Dataverse.synced(watch.objects(ctx))
 		say("Dataverse: %d requests (%d writes) to converge", res.Dataverse.Requests, res.Dataverse.Writes)
+		if res.Entra != nil {
+			dir, err := dv.directory(ctx)
+			if err != nil {
+				return res, fmt.Errorf("reading the tenant directory: %w", err)
+			}
+			res.Entra.LogTruncated = truncated
+			res.Entra.convergence(grLog, dv.entraSeed, dir, res.ConvergenceSeconds)
+			res.Entra.ManagerRequests = graphManager(before, converged)
+			say("Graph: %d requests (%d writes, %d $batch holding %d) to converge", res.Entra.Requests, res.Entra.Writes, res.Entra.Batches, res.Entra.SubRequests)
+		}
 	}
 
 	note := res.Breakdown.ProfileNote
@@ -342,11 +364,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 			return res, err
 		}
 		if !truncated {
-			for _, l := range log[min(dvConverged, len(log)):] {
+			dvTail, grTail := graphLog(log[min(dvConverged, len(log)):])
+			for _, l := range dvTail {
 				res.Dataverse.TailRequests++
 				if isWrite(l) {
 					res.Dataverse.TailWrites++
 				}
+			}
+			if res.Entra != nil {
+				c := countGraph(grTail)
+				res.Entra.TailRequests, res.Entra.TailWrites = c.requests, c.writes
 			}
 		}
 		if err := dv.clearRequests(ctx); err != nil {
@@ -364,8 +391,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		if err != nil {
 			return res, err
 		}
+		window := time.Since(idleStart)
+		dvLog, grLog := graphLog(log)
 		res.Dataverse.LogTruncated = res.Dataverse.LogTruncated || truncated
-		res.Dataverse.idle(log, len(objs), time.Since(idleStart))
+		res.Dataverse.idle(dvLog, len(objs), window)
 		res.Dataverse.IdleObjectUpdates = map[string]int{}
 		for k, w := range watch.track.writeCounts() {
 			if n := w.Updates - watchedBefore[k].Updates; n > 0 {
@@ -373,6 +402,18 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 			}
 		}
 		dv.saveLog(filepath.Join(cfg.WorkDir, "dataverse-requests-idle.json"), log)
+		end := watch.objects(ctx)
+		res.Dataverse.finalSynced(end)
+		if res.Entra != nil {
+			dir, err := dv.directory(ctx)
+			if err != nil {
+				return res, fmt.Errorf("reading the tenant directory: %w", err)
+			}
+			res.Entra.LogTruncated = res.Entra.LogTruncated || truncated
+			res.Entra.idle(grLog, window, dv.entraSeed, dir)
+			res.Entra.IdleManagerRequests = graphManager(quiet, idle)
+			res.Entra.endState(end, dv.entraSeed, dir)
+		}
 	}
 	res.IdleSeconds = cfg.Idle.Seconds()
 	res.IdleWrites = int(idle.requests(true) - quiet.requests(true))
@@ -439,6 +480,9 @@ func Print(out io.Writer, r Result) {
 	fmt.Fprintf(out, "managedFields stripped from cache: %.1f MiB of %.1f MiB served (%.0f%%)\n", float64(r.ManagedFieldsBytes)/(1<<20), float64(r.ObjectBytes)/(1<<20), share)
 	if r.Dataverse != nil {
 		printDataverse(out, r.Dataverse, r.ConvergenceSeconds, r.Objects)
+	}
+	if r.Entra != nil {
+		printEntra(out, r.Entra)
 	}
 	printBreakdown(out, r.Breakdown)
 	line, _ := json.Marshal(r)
@@ -622,6 +666,22 @@ func waitQuiet(ctx context.Context, url string, quiet, limit time.Duration) erro
 		}
 	}
 	return nil
+}
+
+// unexpectedStalled names up to n objects Stalled for a reason the workload does not provoke,
+// with the message, so a failed run says what to look at.
+func unexpectedStalled(objs []client.Object, n int) []string {
+	var out []string
+	for _, o := range objs {
+		st := meta.FindStatusCondition(conditionsOf(o), accessv1alpha1.ConditionStalled)
+		if st == nil || st.Status != metav1.ConditionTrue || st.Reason == accessv1alpha1.ReasonNonInteractiveLimitReached || st.Reason == accessv1alpha1.ReasonSeatsExhausted {
+			continue
+		}
+		if out = append(out, fmt.Sprintf("  %s %s: %s: %s", kindOf(o), o.GetName(), st.Reason, st.Message)); len(out) == n {
+			break
+		}
+	}
+	return out
 }
 
 func conditionsOf(o client.Object) []metav1.Condition {

@@ -544,6 +544,15 @@ func printBreakdown(out io.Writer, b Breakdown) {
 		}
 	}
 	fmt.Fprintf(out, "  reconcile results: %s\n", strings.Join(results, "; "))
+	var tto []string
+	for _, k := range kinds {
+		if kb := b.PerKind[k]; kb != nil && kb.TransitionTimeOnly > 0 {
+			tto = append(tto, fmt.Sprintf("%s %d of %d", k, kb.TransitionTimeOnly, kb.StatusChanges))
+		}
+	}
+	if len(tto) > 0 {
+		fmt.Fprintf(out, "  status changes that only moved a condition's lastTransitionTime: %s\n", strings.Join(tto, ", "))
+	}
 	var reqs []string
 	for k, n := range b.Requests {
 		reqs = append(reqs, fmt.Sprintf("%s %d", k, n))

@@ -46,6 +46,11 @@ type DataverseConfig struct {
 	Users string
 	// EntraSyncDelay is the emulator's delay between addUser and the person's arrival (default 5s).
 	EntraSyncDelay time.Duration
+	// Entra, when Enabled, adds an Entra ID target (spec.entra, Manage) over the emulator's
+	// Microsoft Graph: the people are in its tenant directory instead of being given to each
+	// environment as an outcome, and each environment lets in only its security group's direct
+	// members.
+	Entra EntraConfig
 }
 
 // Where the people come from (DataverseConfig.Users).
@@ -56,8 +61,10 @@ const (
 
 // DataverseResult is what the Dataverse target cost, from the emulator's request log.
 type DataverseResult struct {
-	Environments        int     `json:"environments"`
-	Users               string  `json:"users"`
+	Environments int    `json:"environments"`
+	Users        string `json:"users"`
+	// Entra: the run has an Entra ID target as well (Result.Entra).
+	Entra               bool    `json:"entra"`
 	SyncIntervalSeconds float64 `json:"syncIntervalSeconds"`
 	RequestsPerMinute   int     `json:"requestsPerMinute"`
 	// Convergence: every request the emulator logged from the manager's start to the moment
@@ -100,7 +107,14 @@ type DataverseResult struct {
 	NotSynced  map[string]int `json:"notSynced,omitempty"`
 	// NotSyncedDetail names the first 20 of them, with Stalled's reason when they are Stalled.
 	NotSyncedDetail []string `json:"notSyncedDetail,omitempty"`
-	LogTruncated    bool     `json:"logTruncated,omitempty"`
+	// The same at the end of the idle window: people Stalled for a seat or a slot settle before
+	// their sync is done, so what they end as is read here (EnablementDrift among them).
+	FinalSyncedTrue      int            `json:"finalSyncedTrue"`
+	FinalNotSynced       map[string]int `json:"finalNotSynced,omitempty"`
+	FinalNotSyncedDetail []string       `json:"finalNotSyncedDetail,omitempty"`
+	// FinalEnablementDrift counts the PlatformUsers ending Synced=False EnablementDrift.
+	FinalEnablementDrift int  `json:"finalEnablementDrift"`
+	LogTruncated         bool `json:"logTruncated,omitempty"`
 }
 
 // dataverseRun is the emulator and what the bench set up around it.
@@ -111,6 +125,8 @@ type dataverseRun struct {
 	// people per environment, for the emulator.
 	entra   map[string][]emulator.EntraUser
 	present map[string][]map[string]any
+	// entraSeed is the tenant directory (DataverseConfig.Entra).
+	entraSeed *entraSeed
 }
 
 const (
@@ -132,6 +148,9 @@ func (d *DataverseConfig) defaults() {
 	if d.EntraSyncDelay <= 0 {
 		d.EntraSyncDelay = 5 * time.Second
 	}
+	if d.Entra.Enabled {
+		d.Entra.defaults()
+	}
 }
 
 // guid is a stable GUID for a name (people's and groups' Entra object ids).
@@ -152,7 +171,7 @@ func startDataverse(ctx context.Context, root, workDir string, cfg DataverseConf
 		d.envs = append(d.envs, fmt.Sprintf("env-%02d", e))
 	}
 	emu, err := localcluster.StartEmulator(binary, workDir, filepath.Join(workDir, "emulator.log"),
-		"--environments", strings.Join(d.envs, ","),
+		"--environments", strings.Join(d.envs, ","), fmt.Sprintf("--max-log=%d", emulatorMaxLog),
 		"--entra-sync-delay", cfg.EntraSyncDelay.String(),
 		"--client-secrets", emulator.OperatorApplicationID+"="+dataverseClientSecret)
 	if err != nil {
@@ -197,9 +216,15 @@ func (d *dataverseRun) target(objs []client.Object) {
 				continue
 			}
 			t.Spec.EntraObjectID = oid
+			if d.cfg.Entra.Enabled {
+				continue // in the tenant directory (entraTarget)
+			}
 			d.entra[env] = append(d.entra[env], emulator.EntraUser{ObjectID: oid, UPN: t.Spec.UserName,
 				FirstName: "Bench", LastName: t.Name, Licensed: t.Spec.License != ""})
 		}
+	}
+	if d.cfg.Entra.Enabled {
+		d.entraTarget(objs)
 	}
 }
 
@@ -218,6 +243,13 @@ func (d *dataverseRun) seed(ctx context.Context, c client.Client) error {
 	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: dataverseSecret},
 		StringData: map[string]string{"tenantId": dataverseTenant, "clientId": d.emu.Info.OperatorClientID, "clientSecret": dataverseClientSecret}}); err != nil {
 		return err
+	}
+	if d.entraSeed != nil {
+		// Before any person reaches Dataverse: the environments' security groups decide who is
+		// let in from the start.
+		if err := d.seedEntra(ctx); err != nil {
+			return err
+		}
 	}
 	type call struct {
 		path string
@@ -265,14 +297,23 @@ func (d *dataverseRun) seed(ctx context.Context, c client.Client) error {
 }
 
 func (d *dataverseRun) managerArgs() []string {
-	return append(d.emu.Info.ManagerArgs(), fmt.Sprintf("--dataverse-requests-per-minute=%d", d.cfg.RequestsPerMinute))
+	args := append(d.emu.Info.ManagerArgs(), fmt.Sprintf("--dataverse-requests-per-minute=%d", d.cfg.RequestsPerMinute))
+	if d.cfg.Entra.Enabled {
+		args = append(args, "--graph-url="+d.graphURL(), fmt.Sprintf("--graph-requests-per-minute=%d", d.cfg.Entra.RequestsPerMinute))
+	}
+	return args
 }
 
+// emulatorMaxLog is how many requests the emulator's log keeps (--max-log): a full-size run with
+// an Entra ID target logs about 150,000 before it is cleared for the idle window (each person
+// read inside a Graph $batch is one), more than the emulator's default 100,000.
+const emulatorMaxLog = 1_000_000
+
 // requests reads the emulator's request log; truncated says it may have dropped its oldest
-// entries (it keeps the last 100,000).
+// entries (it keeps the last emulatorMaxLog).
 func (d *dataverseRun) requests(ctx context.Context) ([]emulator.LoggedRequest, bool, error) {
 	l, err := d.emu.Requests(ctx)
-	return l, len(l) >= 100000, err
+	return l, len(l) >= emulatorMaxLog, err
 }
 
 // saveLog writes a request log next to the manager's log, for reading what one object cost.
@@ -379,7 +420,22 @@ func (r *DataverseResult) idle(log []emulator.LoggedRequest, objects int, window
 
 // synced counts the Synced conditions of every object.
 func (r *DataverseResult) synced(objs []client.Object) {
-	r.NotSynced = map[string]int{}
+	r.SyncedTrue, r.NotSynced, r.NotSyncedDetail = syncedCounts(objs)
+}
+
+// finalSynced counts them again at the end of the idle window.
+func (r *DataverseResult) finalSynced(objs []client.Object) {
+	r.FinalSyncedTrue, r.FinalNotSynced, r.FinalNotSyncedDetail = syncedCounts(objs)
+	r.FinalEnablementDrift = r.FinalNotSynced[accessv1alpha1.ReasonEnablementDrift+" PlatformUser"]
+}
+
+// syncedCounts counts Synced True, the other reasons by kind, and names the first 20 of those.
+func syncedCounts(objs []client.Object) (int, map[string]int, []string) {
+	r := struct {
+		SyncedTrue      int
+		NotSynced       map[string]int
+		NotSyncedDetail []string
+	}{NotSynced: map[string]int{}}
 	for _, o := range objs {
 		var status, reason string
 		for _, c := range conditionsOf(o) {
@@ -403,12 +459,16 @@ func (r *DataverseResult) synced(objs []client.Object) {
 			}
 		}
 	}
+	return r.SyncedTrue, r.NotSynced, r.NotSyncedDetail
 }
 
 func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float64, objects int) {
 	fmt.Fprintf(out, "Dataverse target:                %d emulated environments (emulator out of process, managementPolicy Manage, syncInterval %s, --dataverse-requests-per-minute=%d, people %s)\n",
 		r.Environments, time.Duration(r.SyncIntervalSeconds*float64(time.Second)), r.RequestsPerMinute, map[string]string{
 			UsersFromEntra: "in Entra ID only: added with addUser, then AwaitingEntraSync", UsersPresent: "already in Dataverse: found by user name"}[r.Users])
+	if r.Entra {
+		fmt.Fprintf(out, "  with Entra ID:                 the people are in the tenant directory and each environment lets in only its security group's direct members (isdisabled follows Entra ID at addUser); the Dataverse figures exclude Graph\n")
+	}
 	fmt.Fprintf(out, "Dataverse requests to converge:  %d for %d objects: %.2f per object (%.2f reads, %.2f writes); %d throttled, %d 5xx or dropped\n",
 		r.Requests, objects, r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject, r.Throttled, r.ServerErrors)
 	keys := make([]string, 0, len(r.ByTarget))
@@ -458,7 +518,22 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	for _, d := range r.NotSyncedDetail {
 		fmt.Fprintf(out, "  not synced: %s\n", d)
 	}
+	if r.FinalNotSynced != nil {
+		var fs []string
+		for k, v := range r.FinalNotSynced {
+			fs = append(fs, fmt.Sprintf("%s %d", k, v))
+		}
+		sort.Strings(fs)
+		if len(fs) == 0 {
+			fs = []string{"none"}
+		}
+		fmt.Fprintf(out, "Synced at the end (after idle):  %d True; not True: %s\n", r.FinalSyncedTrue, strings.Join(fs, ", "))
+		fmt.Fprintf(out, "users ending EnablementDrift:    %d\n", r.FinalEnablementDrift)
+		for _, d := range r.FinalNotSyncedDetail {
+			fmt.Fprintf(out, "  not synced at the end: %s\n", d)
+		}
+	}
 	if r.LogTruncated {
-		fmt.Fprintf(out, "  WARNING: the emulator's request log (last 100,000) overflowed: the request counts are low\n")
+		fmt.Fprintf(out, "  WARNING: the emulator's request log (last %d) overflowed: the request counts are low\n", emulatorMaxLog)
 	}
 }

@@ -59,10 +59,35 @@ type KindWrites struct {
 	Updates int `json:"updates"`
 	// StatusChanges are the updates whose status differs from the previous version's.
 	StatusChanges int `json:"statusChanges"`
+	// TransitionTimeOnly are the status changes in which nothing but conditions'
+	// lastTransitionTime moved: a condition set to another status and back within one
+	// reconcile, written for nothing.
+	TransitionTimeOnly int `json:"transitionTimeOnly"`
 	// SpecChanges are the updates that moved metadata.generation.
 	SpecChanges int `json:"specChanges"`
 	// MetadataOnly are the rest: finalizers, labels, annotations, owner references.
 	MetadataOnly int `json:"metadataOnly"`
+}
+
+// transitionTimeOnly: the two versions' statuses differ only in their conditions'
+// lastTransitionTime.
+func transitionTimeOnly(old, o client.Object) bool {
+	a, b := conditionsOf(old), conditionsOf(o)
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Type != b[i].Type || a[i].Status != b[i].Status || a[i].Reason != b[i].Reason || a[i].Message != b[i].Message || a[i].ObservedGeneration != b[i].ObservedGeneration {
+			return false
+		}
+	}
+	// The conditions agree but for their times: compare the rest with old's times.
+	c := o.DeepCopyObject().(client.Object)
+	cc := c.(accessv1alpha1.ConditionsGetter).GetConditions()
+	for i := range cc {
+		cc[i].LastTransitionTime = a[i].LastTransitionTime
+	}
+	return equality.Semantic.DeepEqual(statusOf(old), statusOf(c))
 }
 
 // objState is what the tracker keeps of one object.
@@ -170,6 +195,9 @@ func (t *tracker) observe(old, o client.Object, deleted bool) {
 		switch {
 		case !equality.Semantic.DeepEqual(statusOf(old), statusOf(o)):
 			w.StatusChanges++
+			if transitionTimeOnly(old, o) {
+				w.TransitionTimeOnly++
+			}
 		case old.GetGeneration() != o.GetGeneration():
 			w.SpecChanges++
 		default:
