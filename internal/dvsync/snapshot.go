@@ -35,12 +35,12 @@ type snapshot struct {
 	failed  bool
 	err     error
 	retryAt time.Time
-	users  map[string]*dataverse.SystemUser // by id (lower case)
-	byOID  map[string]string                // Entra object id → user id
-	byUPN  map[string]string                // domainname → user id
-	byApp  map[string]string                // application id → user id (not being deleted)
-	links  map[string]map[string]bool       // user id → role ids
-	roles  map[string]*dataverse.Role       // by id
+	users   map[string]*dataverse.SystemUser // by id (lower case)
+	byOID   map[string]string                // Entra object id → user id
+	byUPN   map[string]string                // domainname → user id
+	byApp   map[string]string                // application id → user id (not being deleted)
+	links   map[string]map[string]bool       // user id → role ids
+	roles   map[string]*dataverse.Role       // by id
 	// stale are the users whose record or roles were written since the read: read alone next.
 	stale map[string]bool
 	// Requests is how many requests the last read cost.
