@@ -2,7 +2,6 @@ package dvsync
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -137,17 +136,7 @@ func (s *snapshot) user(index map[string]string, k string) (*dataverse.SystemUse
 type snapshotReader struct {
 	Reader
 	s *snapshot
-	// absent: a person the snapshot does not hold is taken as absent without a read.
-	absent bool
 }
-
-// trustingAbsence is r for a person not asked from Entra ID yet: absent from the snapshot, it is
-// taken as absent, and addUser is asked (which "adds or updates": harmless for one that arrived
-// meanwhile). Once asked, it is looked for with a read of its own until it arrives.
-func (r snapshotReader) trustingAbsence() Reader { r.absent = true; return r }
-
-// errAbsent is a person the snapshot does not hold, taken as not found.
-var errAbsent = fmt.Errorf("%w: not in the environment's snapshot", dataverse.ErrNotFound)
 
 // known keeps a user read alone in the snapshot, fresh again.
 func (r snapshotReader) known(u *dataverse.SystemUser, err error) (*dataverse.SystemUser, error) {
@@ -166,10 +155,6 @@ func (r snapshotReader) lookup(index func(*snapshot) map[string]string, k string
 		if u, ok := r.s.user(index(r.s), k); ok {
 			r.s.mu.Unlock()
 			return u, nil
-		}
-		if _, known := index(r.s)[lower(k)]; !known && r.absent {
-			r.s.mu.Unlock()
-			return nil, errAbsent
 		}
 	}
 	r.s.mu.Unlock()

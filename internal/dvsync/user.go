@@ -23,9 +23,6 @@ func PlatformUser(ctx context.Context, t *Target, d *decide.DesiredUser) Result 
 		return t.outcome(Observation{Record: &v1alpha1.DataverseRecord{}}, what+" (a stub: created by data import, not by the operator)", nil)
 	}
 	return t.convergeIn(ctx, what, d.BusinessUnit, func(ctx context.Context, r Reader, buID string) (Observation, error) {
-		if sr, ok := r.(snapshotReader); ok && !(d.EntraObjectID != "" && t.added.recent(d.EntraObjectID, t.Now)) {
-			r = sr.trustingAbsence() // not asked from Entra ID yet: the snapshot's absence is enough
-		}
 		o, err := readUser(ctx, r, d, buID)
 		if err != nil {
 			return Observation{Record: o.record()}, err
