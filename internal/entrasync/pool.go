@@ -205,7 +205,7 @@ func (p *Pool) fresh(ctx context.Context, e *envState, spec Spec, people func() 
 
 // person returns the person's state, read alone when the snapshot does not know it yet (a user
 // created after the snapshot was taken).
-func (p *Pool) person(ctx context.Context, e *envState, spec Spec, person Person) (*PersonState, error) {
+func (p *Pool) person(ctx context.Context, e *envState, spec Spec, person Person, others func() []Person) (*PersonState, error) {
 	s := e.snap
 	if ps := s.Person(person); ps != nil {
 		return ps, nil
@@ -214,18 +214,32 @@ func (p *Pool) person(ctx context.Context, e *envState, spec Spec, person Person
 	if k == "" {
 		return &PersonState{}, nil
 	}
-	users, err := e.client.Users(ctx, []string{k})
+	// Every managed person the snapshot lacks is read now, in $batches of 20: people created
+	// together (a GitOps sync) cost one request per twenty, not one each.
+	keys, seen := []string{k}, map[string]bool{k: true}
+	if others != nil {
+		for _, o := range others() {
+			ok := PersonKey(o)
+			if ok != "" && !seen[ok] && s.Person(o) == nil {
+				seen[ok] = true
+				keys = append(keys, ok)
+			}
+		}
+	}
+	users, err := e.client.Users(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("person %s: %w", person.UserName, err)
 	}
-	s.Requests++
-	ps := &PersonState{}
-	if u := users[k]; u != nil {
-		*ps = s.personOf(u)
+	s.Requests += (len(keys) + graph.MaxBatch - 1) / graph.MaxBatch
+	for _, key := range keys {
+		ps := &PersonState{}
+		if u := users[key]; u != nil {
+			*ps = s.personOf(u)
+		}
+		s.People[key] = ps
+		s.refresh(ps)
 	}
-	s.People[k] = ps
-	s.refresh(ps)
-	return ps, nil
+	return s.People[k], nil
 }
 
 // Person is what Entra ID holds for one person (a copy), for the person's decision: observed in
@@ -239,7 +253,7 @@ func (p *Pool) Person(ctx context.Context, spec Spec, person Person, people func
 	if e.snap == nil {
 		return nil, err
 	}
-	ps, perr := p.person(ctx, e, spec, person)
+	ps, perr := p.person(ctx, e, spec, person, people)
 	if perr != nil {
 		return nil, perr
 	}
@@ -304,7 +318,7 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 		e.mu.Unlock()
 		return PersonResult{Person: person, Err: err}, nil
 	}
-	ps, err := p.person(ctx, e, spec, person)
+	ps, err := p.person(ctx, e, spec, person, nil)
 	if err != nil {
 		e.mu.Unlock()
 		return PersonResult{Person: person, Err: err}, nil

@@ -458,6 +458,26 @@ func TestPoolReadsANewPersonAloneOnce(t *testing.T) {
 	}
 }
 
+// People created after the snapshot (a GitOps sync applying forty at once) are read together at
+// the first one's miss, twenty to a $batch, not one request each.
+func TestPoolReadsNewcomersTogether(t *testing.T) {
+	f, people := poolTenant()
+	p := poolOf(f)
+	spec := specOf("team-a/prod", poolT0)
+	observeNow(t, p, spec, people[0], listOf(people[:3]...), poolT0)
+	base := f.requests()
+	newcomers := people[3:43] // in Entra ID, not managed when the snapshot was read
+	all := listOf(people[:43]...)
+	for _, n := range newcomers {
+		if ps := observeNow(t, p, spec, n, all, poolT0.Add(time.Minute)); ps == nil || !ps.Found {
+			t.Fatalf("newcomer %s observed as %+v", n.UserName, ps)
+		}
+	}
+	if got := f.requests() - base; got != 2 {
+		t.Errorf("40 newcomers cost %d requests, want 2 ($batches of 20)", got)
+	}
+}
+
 func TestPoolObserveFailureKeepsStaleSnapshot(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
