@@ -8,10 +8,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 
 	"github.com/accessplane/dataverse-access-operator/internal/decide"
 )
@@ -122,6 +125,7 @@ const conflictRetry = 50 * time.Millisecond
 
 // writeStatus patches obj's status when it differs from before, and only then.
 func (s scaffold[T, P]) writeStatus(ctx context.Context, before, obj P) error {
+	keepTransitionTimes(any(before), any(obj))
 	if equality.Semantic.DeepEqual(s.status(before), s.status(obj)) {
 		return nil
 	}
@@ -134,6 +138,25 @@ func (s scaffold[T, P]) writeStatus(ctx context.Context, before, obj P) error {
 		return fmt.Errorf("%s changed while its status was decided: %w", obj.GetName(), err)
 	}
 	return client.IgnoreNotFound(err)
+}
+
+// keepTransitionTimes gives every condition whose status is the one the object had before the
+// reconcile its earlier lastTransitionTime: a condition's status may be set twice within one
+// reconcile (the decision sets Ready, the sync's verdict sets it back), and that is no transition.
+// Without it such a reconcile rewrote the status with only a new timestamp, and that write woke
+// the object again.
+func keepTransitionTimes(before, after any) {
+	b, ok1 := before.(accessv1alpha1.ConditionsGetter)
+	a, ok2 := after.(accessv1alpha1.ConditionsGetter)
+	if !ok1 || !ok2 {
+		return
+	}
+	prev, next := b.GetConditions(), a.GetConditions()
+	for i := range next {
+		if p := meta.FindStatusCondition(prev, next[i].Type); p != nil && p.Status == next[i].Status {
+			next[i].LastTransitionTime = p.LastTransitionTime
+		}
+	}
 }
 
 // soonest is the earlier of two requeues, 0 meaning none.
