@@ -23,7 +23,6 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/webapi"
 )
 
-func webapiGUID(s string) bool { return webapi.IsGUID(strings.TrimSpace(s)) }
 
 // NewEntraPool is the Entra ID target's pool over one Graph connector: credentials Secrets are
 // read uncached, one GET when an Environment syncs (as for Dataverse), with the same credentials
@@ -387,7 +386,7 @@ func addSet(list []string, s string) []string {
 // Without an Entra target, or before the group resolved, the name stays and the team's sync says
 // to use the id.
 func (s *entraStep) resolveGroup(env *accessv1alpha1.Environment, d *decide.DesiredTeam) *decide.DesiredTeam {
-	if d == nil || !d.Type.IsGroupTeam() || webapiGUID(d.Group) || !s.targetOf(env) {
+	if d == nil || !d.Type.IsGroupTeam() || webapi.IsGUID(strings.TrimSpace(d.Group)) || !s.targetOf(env) {
 		return d
 	}
 	id, ok := s.pool.GroupID(env.Namespace+"/"+env.Name, d.Group)
