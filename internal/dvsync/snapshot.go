@@ -215,6 +215,15 @@ func (r snapshotReader) UserRoles(ctx context.Context, userID string) ([]dataver
 	return roles, err
 }
 
+// staleUser makes the next read of a user go to the Web API (and keep what it finds).
+func (r snapshotReader) staleUser(id string) {
+	r.s.mu.Lock()
+	if r.s.stale != nil {
+		r.s.stale[lower(id)] = true
+	}
+	r.s.mu.Unlock()
+}
+
 // RoleByName answers from the roles read; a role not among them is looked for alone (it may have
 // been created since).
 func (r snapshotReader) RoleByName(ctx context.Context, name, businessUnitID string) (*dataverse.Role, error) {

@@ -30,8 +30,24 @@ func PlatformUser(ctx context.Context, t *Target, d *decide.DesiredUser) Result 
 		o.AskedRecently = d.EntraObjectID != "" && t.added.recent(d.EntraObjectID, t.Now)
 		o.CanAdd = t.Env.Spec.Dataverse.EnvironmentID != "" && t.Admin != nil
 		o.EntraChanged = t.EntraChanged
-		return compareUser(d, o, t.entraSyncWait()), nil
+		obs := compareUser(d, o, t.entraSyncWait())
+		if sr, ok := r.(snapshotReader); ok && o.User != nil && (hasOp(obs.Changes, OpAddFromEntra) || (obs.Then != nil && obs.Then.Reason == v1alpha1.ReasonAwaitingEntraSync)) {
+			// Dataverse changes the record itself when it follows Entra ID (addUser, its
+			// background sync): until it has, the person is read on its own, not from the
+			// snapshot, which cannot see that change.
+			sr.staleUser(o.User.ID)
+		}
+		return obs, nil
 	})
+}
+
+func hasOp(changes []Change, op Op) bool {
+	for _, c := range changes {
+		if c.Op == op {
+			return true
+		}
+	}
+	return false
 }
 
 // observedUser is what Dataverse holds of a person (or an application user).
