@@ -23,7 +23,6 @@ import (
 	"github.com/accessplane/dataverse-access-operator/internal/webapi"
 )
 
-
 // NewEntraPool is the Entra ID target's pool over one Graph connector: credentials Secrets are
 // read uncached, one GET when an Environment syncs (as for Dataverse), with the same credentials
 // (azidentity, AZURE_AUTHORITY_HOST honoured) for Graph's scope.
