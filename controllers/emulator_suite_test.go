@@ -41,14 +41,18 @@ func (staticCredential) GetToken(context.Context, policy.TokenRequestOptions) (a
 	return azcore.AccessToken{Token: staticToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
+// emulatorHTTPClient trusts the emulator's test CA, and nothing else.
+func emulatorHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: emulatorServer.Client().Transport.(*http.Transport).TLSClientConfig.Clone()}}
+}
+
 func dataversePool(secrets client.Reader) *dvsync.Pool {
 	opts := dataverse.DefaultOptions()
 	opts.PowerPlatformAPIURL = emulatorServer.URL
 	opts.RequestsPerMinute = 60000
 	opts.Burst = 1000
 	opts.BackoffBase, opts.BackoffMax = 10*time.Millisecond, 200*time.Millisecond
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: emulatorServer.Client().Transport.(*http.Transport).TLSClientConfig.Clone()}}
-	conn, err := dataverse.NewConnector(opts, httpClient, prometheus.NewRegistry())
+	conn, err := dataverse.NewConnector(opts, emulatorHTTPClient(), prometheus.NewRegistry())
 	Expect(err).NotTo(HaveOccurred())
 	p := dvsync.NewPool(conn, controllers.SecretsFrom(secrets))
 	p.Credential = func(map[string][]byte) (azcore.TokenCredential, error) { return staticCredential{}, nil }
@@ -66,8 +70,7 @@ func entraPool(secrets client.Reader) *entrasync.Pool {
 	opts.RequestsPerMinute = 60000
 	opts.Burst = 1000
 	opts.BackoffBase, opts.BackoffMax = 10*time.Millisecond, 200*time.Millisecond
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: emulatorServer.Client().Transport.(*http.Transport).TLSClientConfig.Clone()}}
-	conn, err := graph.NewConnector(opts, httpClient, prometheus.NewRegistry())
+	conn, err := graph.NewConnector(opts, emulatorHTTPClient(), prometheus.NewRegistry())
 	Expect(err).NotTo(HaveOccurred())
 	p := controllers.NewEntraPool(conn, secrets)
 	p.Credential = func(map[string][]byte) (azcore.TokenCredential, error) { return staticCredential{}, nil }

@@ -141,31 +141,40 @@ func people(ctx context.Context, c client.Reader, env *accessv1alpha1.Environmen
 	return out
 }
 
+// entraRead is what the read before the decision found, kept for the step after it: the
+// environment's groups and policy (entraSpec lists its teams once per reconcile, not twice) and
+// what Entra ID holds for the person.
+type entraRead struct {
+	spec    entrasync.Spec
+	specErr error
+	person  *decide.EntraPerson
+}
+
 // observe is the read before the decision: what Entra ID holds for the person (the last known
 // state when Graph fails now; nil when it was never observed, and the decision then follows the
 // spec's claims while Synced says why).
-func (s *entraStep) observe(ctx context.Context, c client.Reader, env *accessv1alpha1.Environment, u *accessv1alpha1.PlatformUser) *decide.EntraPerson {
+func (s *entraStep) observe(ctx context.Context, c client.Reader, env *accessv1alpha1.Environment, u *accessv1alpha1.PlatformUser) entraRead {
 	if !s.targetOf(env) || u.Spec.Stub {
-		return nil
+		return entraRead{}
 	}
-	spec, err := entraSpec(ctx, c, env)
-	if err != nil {
-		return nil
+	var read entraRead
+	if read.spec, read.specErr = entraSpec(ctx, c, env); read.specErr != nil {
+		return read
 	}
-	ps, _ := s.pool.Person(ctx, spec, entrasync.Person{UserName: u.Spec.UserName, ObjectID: u.Spec.EntraObjectID},
+	ps, _ := s.pool.Person(ctx, read.spec, entrasync.Person{UserName: u.Spec.UserName, ObjectID: u.Spec.EntraObjectID},
 		func() []entrasync.Person { return people(ctx, c, env) }, now(s.now))
 	if ps == nil {
-		return nil
+		return read
 	}
-	out := &decide.EntraPerson{Found: ps.Found, ObjectID: ps.ObjectID, AccountEnabled: ps.AccountEnabled, InSecurityGroup: ps.InSecurityGroup}
+	read.person = &decide.EntraPerson{Found: ps.Found, ObjectID: ps.ObjectID, AccountEnabled: ps.AccountEnabled, InSecurityGroup: ps.InSecurityGroup}
 	for _, l := range ps.Licenses {
-		out.Licenses = append(out.Licenses, l.SkuPartNumber)
+		read.person.Licenses = append(read.person.Licenses, l.SkuPartNumber)
 	}
-	return out
+	return read
 }
 
 // run compares the person's desired Entra facts with the snapshot and, under Manage, writes them.
-func (s *entraStep) run(ctx context.Context, c client.Reader, env *accessv1alpha1.Environment, u *accessv1alpha1.PlatformUser, d *decide.DesiredUser) *entraOutcome {
+func (s *entraStep) run(ctx context.Context, read entraRead, env *accessv1alpha1.Environment, u *accessv1alpha1.PlatformUser, d *decide.DesiredUser) *entraOutcome {
 	if !s.targetOf(env) {
 		return nil
 	}
@@ -175,10 +184,10 @@ func (s *entraStep) run(ctx context.Context, c client.Reader, env *accessv1alpha
 	if d.Stub {
 		return &entraOutcome{result: dvsync.Result{Reason: accessv1alpha1.ReasonSynced, Message: "stub user " + d.UserName + ": nothing of it is in Entra ID"}}
 	}
-	spec, err := entraSpec(ctx, c, env)
-	if err != nil {
-		return &entraOutcome{result: dvsync.Result{Reason: accessv1alpha1.ReasonSyncPending, RequeueAfter: time.Second, Message: err.Error()}}
+	if read.specErr != nil {
+		return &entraOutcome{result: dvsync.Result{Reason: accessv1alpha1.ReasonSyncPending, RequeueAfter: time.Second, Message: read.specErr.Error()}}
 	}
+	spec := read.spec
 	p := entrasync.Person{UserName: d.UserName, ObjectID: u.Spec.EntraObjectID, InSecurityGroup: d.Entra.InSecurityGroup,
 		SignInBlocked: d.Entra.SignInBlocked, License: d.Entra.License, LicenseWaits: d.Entra.LicenseWaits,
 		Assigned: d.Entra.Assigned, Groups: d.Entra.Groups}
@@ -237,7 +246,7 @@ func entraResult(env *accessv1alpha1.Environment, d *decide.DesiredUser, pr entr
 	if len(pr.Facts.Drift) > 0 {
 		msgs := make([]string, len(pr.Facts.Drift))
 		for i, dr := range pr.Facts.Drift {
-			msgs[i] = driftMessage(env, d, dr)
+			msgs[i] = driftMessage(d, dr)
 		}
 		return dvsync.Result{Reason: accessv1alpha1.ReasonEntraDrift, RequeueAfter: stalledRetry,
 			Message: strings.Join(msgs, "; ") + ": EN1 follows Entra ID; correct the spec, or the fact in Entra ID (the operator writes only what spec.entra.manage lists)"}
@@ -249,29 +258,16 @@ func entraResult(env *accessv1alpha1.Environment, d *decide.DesiredUser, pr entr
 // snapshot in memory, so it costs no request until the snapshot is due.
 const stalledRetry = time.Minute
 
+// problemReason is a problem's Synced reason: each kind is named as its reason, but a group
+// decided both ways, which is a SyncConflict.
 func problemReason(k entrasync.ProblemKind) string {
-	switch k {
-	case entrasync.GroupConflict:
+	if k == entrasync.GroupConflict {
 		return accessv1alpha1.ReasonSyncConflict
-	case entrasync.PersonNotFound:
-		return accessv1alpha1.ReasonPersonNotFound
-	case entrasync.GroupNotFound:
-		return accessv1alpha1.ReasonGroupNotFound
-	case entrasync.GroupAmbiguous:
-		return accessv1alpha1.ReasonGroupAmbiguous
-	case entrasync.GroupNotSecurityEnabled:
-		return accessv1alpha1.ReasonGroupNotSecurityEnabled
-	case entrasync.LicenseNotInTenant:
-		return accessv1alpha1.ReasonLicenseNotInTenant
-	case entrasync.TenantLicensesExhausted:
-		return accessv1alpha1.ReasonTenantLicensesExhausted
-	case entrasync.NoUsageLocation:
-		return accessv1alpha1.ReasonNoUsageLocation
 	}
-	return accessv1alpha1.ReasonSyncConflict
+	return string(k)
 }
 
-func driftMessage(env *accessv1alpha1.Environment, d *decide.DesiredUser, dr entrasync.Drift) string {
+func driftMessage(d *decide.DesiredUser, dr entrasync.Drift) string {
 	switch dr.Fact {
 	case entrasync.SignIn:
 		return fmt.Sprintf("spec.signInBlocked is %t but Entra ID has %s's sign-in %s", d.Entra.SignInBlocked, d.UserName, dr.Entra)

@@ -51,7 +51,8 @@ func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.P
 	if err != nil {
 		return decision{}, err
 	}
-	in.Entra = r.entra.observe(ctx, r.Client, in.Environment, u)
+	entraRead := r.entra.observe(ctx, r.Client, in.Environment, u)
+	in.Entra = entraRead.person
 	out := decide.PlatformUser(in)
 	u.Status = out.Status
 	return decision{events: out.Events, deferWrite: out.Defer, act: func(ctx context.Context) (acted, error) {
@@ -59,7 +60,7 @@ func (r *PlatformUserReconciler) decide(ctx context.Context, u *accessv1alpha1.P
 			return acted{}, nil // the Environment's next ledger write wakes the user
 		}
 		// Entra ID first: the membership and license it writes are what Dataverse then follows.
-		eo := r.entra.run(ctx, r.Client, in.Environment, u, out.Desired)
+		eo := r.entra.run(ctx, entraRead, in.Environment, u, out.Desired)
 		if eo != nil {
 			u.Status.Entra = eo.status
 		} else if !r.entra.targetOf(in.Environment) {

@@ -487,15 +487,6 @@ func (p *Pool) GroupID(key, ref string) (string, bool) {
 	return "", false
 }
 
-// Invalidate makes the environment's next use observe again (its credentials changed, or a
-// write's answer was lost).
-func (p *Pool) Invalidate(key string) {
-	e := p.env(key)
-	e.mu.Lock()
-	e.taken = time.Time{}
-	e.mu.Unlock()
-}
-
 // ForgetPerson drops the membership decisions of a person's object that is gone.
 func (p *Pool) ForgetPerson(owner string) {
 	p.mu.Lock()
