@@ -181,10 +181,11 @@ var _ = Describe("Reliability of the sync target", func() {
 		GinkgoT().Setenv("AZURE_AUTHORITY_HOST", base+"/")
 		args := []string{"--power-platform-api-url=" + base}
 
-		// The read of a record just created (by its id) is held for seconds, so the kill below
-		// lands after creates whose status writes have not happened yet, every time.
-		for _, set := range []string{"roles(", "teams(", "systemusers("} {
-			emu.AddFault(emulator.Fault{Environment: "contoso", Method: "GET", PathContains: set, Latency: 3 * time.Second, Count: 50})
+		// A create is made at once and its answer held for seconds, so the kill below lands after
+		// creates whose answers (and so status writes) have not come yet, every time — whatever
+		// the manager reads or skips after a create.
+		for _, set := range []string{"roles", "teams", "systemusers"} {
+			emu.AddFault(emulator.Fault{Environment: "contoso", Method: "POST", PathContains: set, After: true, Latency: 3 * time.Second, Count: 50})
 		}
 
 		ns := newNamespace(ctx)
@@ -196,6 +197,7 @@ var _ = Describe("Reliability of the sync target", func() {
 
 		By("killing the manager once some, not all, records are created")
 		Eventually(func() int { return len(creates(emu)) }, "60s", "5ms").Should(BeNumerically(">=", 6), func() string { return mgr.LogTail(30) })
+		time.Sleep(200 * time.Millisecond) // the creates logged on arrival are made; their answers are held
 		Expect(mgr.Kill()).To(Succeed())
 		createdAtKill := len(creates(emu))
 		Expect(createdAtKill).To(BeNumerically("<", dvRoles+dvApps+dvTeams), "the kill must land before every record is created, or it proves nothing")

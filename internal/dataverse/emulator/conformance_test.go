@@ -514,6 +514,33 @@ func TestFaultInjection(t *testing.T) {
 	}
 }
 
+// A fault with After and Latency alone makes the change at once and holds its own answer: the
+// reliability tests kill the manager while a create is made and its answer not yet read.
+func TestFaultHoldsTheAnswerOfADoneRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	f.emu.AddFault(Fault{Method: "POST", PathContains: "roles", After: true, Latency: 400 * time.Millisecond})
+	answered := make(chan answer, 1)
+	start := time.Now()
+	go func() {
+		answered <- f.do("POST", "roles", map[string]any{"name": "Held", "businessunitid@odata.bind": "/businessunits(" + f.rootBU() + ")"})
+	}()
+	seen := false
+	for time.Since(start) < 300*time.Millisecond && !seen {
+		a := f.do("GET", "roles?$filter=name%20eq%20'Held'", nil)
+		seen = len(a.body["value"].([]any)) == 1
+	}
+	if !seen {
+		t.Fatal("the record is not made while its answer is held")
+	}
+	a := <-answered
+	if time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("the answer came after %s, before the fault's latency", time.Since(start))
+	}
+	if a.status != 204 || !strings.Contains(a.header.Get("OData-EntityId"), "roles(") {
+		t.Fatalf("held answer: %d %v", a.status, a.header)
+	}
+}
+
 // Issue 11: edits behind the operator's back through the control endpoint, a dump of the state, and the
 // request log that "no writes" assertions read.
 func TestControlEndpoints(t *testing.T) {

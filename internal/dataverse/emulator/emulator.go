@@ -16,8 +16,10 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -116,12 +118,18 @@ type Fault struct {
 	// After, with Status or Drop: do the request first (a create is made, an association
 	// recorded), then answer Status instead of the request's own answer, or close the connection.
 	// Without it, Status and Drop are answered before anything is done. The log's Applied keeps
-	// the request's own status.
+	// the request's own status. After with Latency alone: do the request, then hold its own
+	// answer for Latency (the change is made and visible while the client still waits).
 	After bool `json:"after,omitempty"`
 }
 
 // applies says whether the fault lets the request be done and replaces its answer.
 func (f *Fault) applies() bool { return f.DropAfter || (f.After && (f.Drop || f.Status != 0)) }
+
+// holdsAnswer says whether the fault lets the request be done and delays its own answer.
+func (f *Fault) holdsAnswer() bool {
+	return f != nil && f.After && f.Latency > 0 && !f.Drop && !f.DropAfter && f.Status == 0
+}
 
 // LoggedRequest is one entry of the request log.
 type LoggedRequest struct {
@@ -262,6 +270,30 @@ func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discard) WriteHeader(c int)           { d.status = c }
 
+// held keeps an answer to be sent later (a fault's After with Latency).
+type held struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (d *held) Header() http.Header         { return d.h }
+func (d *held) Write(b []byte) (int, error) { return d.body.Write(b) }
+func (d *held) WriteHeader(c int) {
+	if d.status == 0 {
+		d.status = c
+	}
+}
+
+// sendTo writes the kept answer to w.
+func (d *held) sendTo(w http.ResponseWriter) {
+	maps.Copy(w.Header(), d.h)
+	if d.status != 0 {
+		w.WriteHeader(d.status)
+	}
+	w.Write(d.body.Bytes())
+}
+
 // serveAPI applies auth, faults, limits and the log around Dataverse and the admin API.
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	envName, rest, admin := splitAPIPath(r.URL.Path)
@@ -344,26 +376,36 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if d := e.cfg.Latency; d > 0 {
 		time.Sleep(d)
 	}
-	if f != nil && f.Latency > 0 {
+	if f != nil && f.Latency > 0 && !f.holdsAnswer() {
 		time.Sleep(f.Latency)
 	}
 
 	var out http.ResponseWriter = rec
-	var held *discard
-	if f != nil && f.applies() {
-		held = &discard{h: http.Header{}}
-		out = held
+	var replaced *discard
+	var kept *held
+	switch {
+	case f != nil && f.applies():
+		replaced = &discard{h: http.Header{}}
+		out = replaced
+	case f.holdsAnswer():
+		kept = &held{h: http.Header{}}
+		out = kept
 	}
 	if admin {
 		e.serveAdminAPI(out, r, env, rest)
 	} else {
 		e.serveDataverse(out, r, env, rest, tok)
 	}
-	if held == nil {
+	if kept != nil {
+		time.Sleep(f.Latency)
+		kept.sendTo(rec)
+		return
+	}
+	if replaced == nil {
 		return
 	}
 	// The request was done; its answer is replaced.
-	applied := held.status
+	applied := replaced.status
 	if applied == 0 {
 		applied = http.StatusOK
 	}

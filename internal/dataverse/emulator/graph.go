@@ -225,7 +225,7 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	if d := e.cfg.Latency; d > 0 {
 		time.Sleep(d)
 	}
-	if f != nil && f.Latency > 0 {
+	if f != nil && f.Latency > 0 && !f.holdsAnswer() {
 		time.Sleep(f.Latency)
 	}
 	base := "https://" + r.Host + graphPrefix
@@ -255,6 +255,9 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 		}
 		e.setLogged(entry, 0, a.status)
 		a = e.faultAnswer(f)
+	}
+	if f.holdsAnswer() {
+		time.Sleep(f.Latency)
 	}
 	writeGraph(rec, a)
 }

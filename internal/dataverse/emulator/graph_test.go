@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -806,6 +807,19 @@ func TestGraphFaultsLatencyAndTheRequestLog(t *testing.T) {
 	if time.Since(start) < 30*time.Millisecond {
 		t.Error("latency not injected")
 	}
+	// Made at once, its answer held: the member is there while the client still waits.
+	f.emu.AddFault(Fault{Method: "DELETE", PathContains: "$ref", After: true, Latency: 300 * time.Millisecond})
+	start = time.Now()
+	done := make(chan int, 1)
+	go func() { done <- f.graph("DELETE", "groups/"+sgID+"/members/"+graceID+"/$ref", nil).status }()
+	for time.Since(start) < 250*time.Millisecond && slices.Contains(memberIDs(f, sgID), graceID) {
+	}
+	if slices.Contains(memberIDs(f, sgID), graceID) {
+		t.Error("the removal is not made while its answer is held")
+	}
+	if s := <-done; s != 204 || time.Since(start) < 300*time.Millisecond {
+		t.Errorf("held answer: %d after %s", s, time.Since(start))
+	}
 	var got []string
 	for _, r := range Writes(f.emu.Requests()) {
 		if r.Environment != GraphEnvironment || !strings.HasPrefix(r.Path, "/graph/v1.0/groups/") {
@@ -813,7 +827,7 @@ func TestGraphFaultsLatencyAndTheRequestLog(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%s %d %d", r.Method, r.Status, r.Applied))
 	}
-	if d := cmp.Diff([]string{"POST 429 0", "POST -204 204", "DELETE 502 204", "DELETE -1 0"}, got); d != "" {
+	if d := cmp.Diff([]string{"POST 429 0", "POST -204 204", "DELETE 502 204", "DELETE -1 0", "DELETE 204 0"}, got); d != "" {
 		t.Errorf("Graph writes in the log (-want +got):\n%s", d)
 	}
 }
