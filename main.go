@@ -145,6 +145,8 @@ func main() {
 	// Credentials Secrets are read one by one, uncached, when an Environment syncs: the manager
 	// never lists or watches Secrets, and its objects share the Environment's connection.
 	opts.Dataverse = dvsync.NewPool(conn, controllers.SecretsFrom(mgr.GetAPIReader()))
+	// dataverse_snapshot_age_seconds per environment, read at scrape time.
+	metrics.Registry.MustRegister(opts.Dataverse)
 	graphConn, err := graph.NewConnector(graphOpts, nil, metrics.Registry)
 	if err != nil {
 		setupLog.Error(err, "unable to set up the Microsoft Graph client")

@@ -47,6 +47,8 @@ func main() {
 	flag.DurationVar(&cfg.Dataverse.SyncInterval, "dataverse-sync-interval", 10*time.Minute, "-dataverse: every Environment's spec.dataverse.syncInterval (requests per idle interval are measured when -idle is at least 1.1 times it).")
 	flag.IntVar(&cfg.Dataverse.RequestsPerMinute, "dataverse-requests-per-minute", 60000, "-dataverse: the manager's --dataverse-requests-per-minute (per environment); high by default so the client limiter is not the bottleneck.")
 	flag.StringVar(&cfg.Dataverse.Users, "dataverse-users", bench.UsersFromEntra, "-dataverse: where the people come from: \"entra\" (in the emulated Entra ID only; PlatformUsers have entraObjectId, the operator adds them with addUser and waits for the sync) or \"present\" (already in Dataverse, no entraObjectId: found by user name).")
+	dvLimits := flag.Bool("dataverse-limits", true, "-dataverse: the emulator enforces the service-protection limits (6,000 requests per 5 minutes and 52 in flight per environment, 429 with Retry-After, x-ms-ratelimit-* headers); false turns them off.")
+	flag.DurationVar(&cfg.Dataverse.Latency, "dataverse-latency", 0, "-dataverse: latency the emulator adds to every request (the service answers in tens to hundreds of milliseconds).")
 	flag.DurationVar(&cfg.Dataverse.EntraSyncDelay, "dataverse-entra-sync-delay", 5*time.Second, "-dataverse: the emulator's delay between addUser and the person's arrival in Dataverse.")
 	flag.BoolVar(&cfg.Dataverse.Entra.Enabled, "entra", true, "-dataverse: also give every Environment an Entra ID target (spec.entra, managementPolicy Manage) over the emulator's Microsoft Graph (--graph-url): every person in one tenant directory, one security group per environment gating its Dataverse environment, some people already members; the figures add Graph requests per person to converge, per environment per idle interval, and Graph writes per person. false: Dataverse only, people given to each environment as an outcome (as before Entra ID was a target).")
 	flag.DurationVar(&cfg.Dataverse.Entra.SyncInterval, "entra-sync-interval", 15*time.Second, "-dataverse -entra: every Environment's spec.entra.syncInterval; short, so the idle window spans several re-reads.")
@@ -61,6 +63,7 @@ func main() {
 	sweepLimits := flag.String("sweep-limits", "50/100,100/200,200/400,unlimited", "-sweep: --kube-api-qps/--kube-api-burst pairs; \"unlimited\" is a bucket no run drains.")
 	sweepCross := flag.Bool("sweep-cross", false, "-sweep: every combination (16 runs by default). Without it, each concurrency at -kube-api-qps/-kube-api-burst, then each limit at -max-concurrent-reconciles (7 runs by default).")
 	flag.Parse()
+	cfg.Dataverse.NoLimits = !*dvLimits
 	for _, m := range strings.Split(*entraManage, ",") {
 		if m = strings.TrimSpace(m); m != "" {
 			cfg.Dataverse.Entra.Manage = append(cfg.Dataverse.Entra.Manage, m)

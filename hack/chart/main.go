@@ -422,6 +422,7 @@ func templateDeployment(obj map[string]interface{}, p *placeholders) error {
 		{"--max-concurrent-reconciles", ".Values.maxConcurrentReconciles"},
 		{"--dataverse-requests-per-minute", ".Values.dataverse.requestsPerMinute"},
 		{"--dataverse-max-concurrent", ".Values.dataverse.maxConcurrent"},
+		{"--dataverse-budget-share", ".Values.dataverse.budgetShare"},
 	} {
 		argLines = append(argLines, "{{- with "+f.value+" }}", "- "+f.flag+"={{ . }}", "{{- end }}")
 	}

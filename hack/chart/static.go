@@ -136,6 +136,9 @@ dataverse:
   requestsPerMinute: null
   # --dataverse-max-concurrent
   maxConcurrent: null
+  # --dataverse-budget-share: the share (0-1] of the service-protection limit (6,000 requests per
+  # 5 minutes per environment and app registration) the operator keeps to; null: 0.8.
+  budgetShare: null
 
 # More flags, verbatim, e.g. ["--zap-log-level=debug"].
 extraArgs: []

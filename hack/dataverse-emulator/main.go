@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	window := flag.Duration("limit-window", 5*time.Minute, "The limits' sliding window.")
 	concurrent := flag.Int("limit-concurrent", 52, "Concurrent requests per environment when --enforce-limits.")
 	execution := flag.Duration("limit-execution", 20*time.Minute, "Serving time per window per environment when --enforce-limits.")
+	dopHint := flag.Int("dop-hint", 0, "x-ms-dop-hint (recommended requests in flight) sent on every answer when --enforce-limits; 0: not sent.")
 	secrets := flag.String("client-secrets", "", "Comma-separated clientId=secret pairs the token endpoint accepts (empty: any secret).")
 	tokens := flag.String("static-tokens", "", "Comma-separated bearer tokens accepted without the token endpoint.")
 	maxLog := flag.Int("max-log", 100000, "Requests the log at /_emulator/requests keeps (the latest; Graph's inside a $batch count one each).")
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		EntraSyncDelay: *syncDelay, EntraSyncInterval: *syncInterval,
 		Latency: *latency, FailRate: *failRate, ThrottleRate: *throttleRate, DropRate: *dropRate,
 		Limits: emulator.Limits{Enforce: *limits, RequestsPerWindow: *perWindow, WindowSeconds: int(window.Seconds()), MaxConcurrent: *concurrent,
-			ExecutionSeconds: execution.Seconds()},
+			ExecutionSeconds: execution.Seconds(), DopHint: *dopHint},
 		GraphLimits: emulator.GraphLimits{Enforce: *graphLimits, WritesPerWindow: *graphWrites, WindowSeconds: int(graphWindow.Seconds())},
 		MaxLog:      *maxLog,
 	}

@@ -36,8 +36,37 @@ var service = webapi.Service{
 		LatencyHelp:   "Latency of one attempt of a Dataverse request, by environment and operation.",
 		ThrottledHelp: "Answers 429 (service protection limits) by environment and service error code.",
 		RetriesHelp:   "Dataverse requests retried, by environment and operation.",
-		WaitHelp:      "Time a request waited in the client-side rate limiter, by environment.",
+		WaitHelp:      "Time a request waited in the client-side rate limiter (budget, rate, slots), by environment.",
 	},
+	Signals: signals,
+}
+
+// signals reads the service-protection headers of an answer (Microsoft Learn, "Service protection
+// API limits" and the Web API parallel-operations sample): x-ms-ratelimit-burst-remaining-xrm-
+// requests, the requests the app registration may still send in the window on that web server;
+// x-ms-ratelimit-time-remaining-xrm-requests, the execution time left (seconds, written like
+// "1,199.95"); x-ms-dop-hint, the recommended number of requests in flight. With under a minute of
+// execution time left (of 20), the window counts as spent whatever requests remain.
+func signals(h http.Header) webapi.Signals {
+	num := func(k string) (float64, bool) {
+		v := strings.ReplaceAll(strings.TrimSpace(h.Get(k)), ",", "")
+		if v == "" {
+			return 0, false
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		return f, err == nil && f >= 0
+	}
+	var s webapi.Signals
+	if n, ok := num("x-ms-ratelimit-burst-remaining-xrm-requests"); ok {
+		s.RequestsLeft, s.Known = int(n), true
+	}
+	if secs, ok := num("x-ms-ratelimit-time-remaining-xrm-requests"); ok && secs < 60 {
+		s.RequestsLeft, s.Known = 0, true
+	}
+	if n, ok := num("x-ms-dop-hint"); ok && n >= 1 {
+		s.Parallelism = int(n)
+	}
+	return s
 }
 
 // Connector holds what every environment's client shares: options, the HTTP client, metrics and a

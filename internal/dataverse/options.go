@@ -47,6 +47,15 @@ type Options struct {
 	// bounds the waits as well. 0 means no bound (the client waits as long as it is told, up to
 	// the context); negative is invalid.
 	MaxWait time.Duration
+	// BudgetShare is the share of the service's limit (ServiceLimit requests per BudgetWindow per
+	// environment and app registration) the operator keeps its own requests under; the rest is
+	// left to the other tools signing in as the same app registration. Reads stop at 90% of it,
+	// leaving the last tenth to writes.
+	BudgetShare float64
+	// ServiceLimit and BudgetWindow are the service's limit and sliding window (6,000 per 5
+	// minutes); an emulator with other limits is the only reason to change them.
+	ServiceLimit int
+	BudgetWindow time.Duration
 	// PowerPlatformAPIURL is the admin API's base URL (the emulator's in tests and demos).
 	PowerPlatformAPIURL string
 	// Clock is the time source for the limiter and the backoff; nil means real time. Tests inject
@@ -67,6 +76,9 @@ func DefaultOptions() Options {
 		MaxConcurrent:       16,
 		PageSize:            500,
 		MaxWait:             5 * time.Second,
+		BudgetShare:         0.8,
+		ServiceLimit:        ServiceRequestsPer5Min,
+		BudgetWindow:        5 * time.Minute,
 		PowerPlatformAPIURL: DefaultPowerPlatformAPIURL,
 	}
 }
@@ -80,6 +92,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxConcurrent, "dataverse-max-concurrent", o.MaxConcurrent, fmt.Sprintf("Concurrent requests per Dataverse environment (must be below the service's %d).", ServiceMaxConcurrent))
 	fs.DurationVar(&o.MaxWait, "dataverse-max-wait", o.MaxWait, "Longest a Dataverse request waits inside the client (rate limiter, concurrency cap, Retry-After, retry backoff) before it gives up and the reconcile is requeued for the wait instead; 0: no bound.")
 	fs.IntVar(&o.PageSize, "dataverse-page-size", o.PageSize, "Records per page asked with Prefer: odata.maxpagesize (1-5000).")
+	fs.Float64Var(&o.BudgetShare, "dataverse-budget-share", o.BudgetShare, "Share (0-1] of the service-protection limit (6,000 requests per 5 minutes per environment and app registration) the operator keeps its own requests under; the rest is left to other tools using the same app registration. Reads stop at 90% of the share, leaving the rest to writes.")
+	fs.IntVar(&o.ServiceLimit, "dataverse-service-limit", o.ServiceLimit, "The service-protection limit's requests per window; change only for an emulator with other limits.")
+	fs.DurationVar(&o.BudgetWindow, "dataverse-budget-window", o.BudgetWindow, "The service-protection limit's sliding window; change only for an emulator with other limits.")
 	fs.StringVar(&o.PowerPlatformAPIURL, "power-platform-api-url", o.PowerPlatformAPIURL, "Base URL of the Power Platform admin API (addUser).")
 }
 
@@ -91,6 +106,10 @@ func (o *Options) Validate() error {
 		return err
 	}
 	switch {
+	case o.BudgetShare <= 0 || o.BudgetShare > 1:
+		return fmt.Errorf("dataverse budget share must be above 0 and at most 1 (a share of the service's limit), got %g", o.BudgetShare)
+	case o.ServiceLimit <= 0:
+		return fmt.Errorf("dataverse service limit must be positive, got %d", o.ServiceLimit)
 	case o.PageSize <= 0 || o.PageSize > 5000:
 		return fmt.Errorf("dataverse page size must be 1-5000, got %d", o.PageSize)
 	case o.PowerPlatformAPIURL == "":
@@ -102,7 +121,18 @@ func (o *Options) Validate() error {
 // limits are the options the shared transport (internal/webapi) works with.
 func (o *Options) limits() webapi.Limits {
 	return webapi.Limits{Timeout: o.Timeout, MaxRetries: o.MaxRetries, BackoffBase: o.BackoffBase, BackoffMax: o.BackoffMax,
-		RequestsPerMinute: o.RequestsPerMinute, Burst: o.Burst, MaxConcurrent: o.MaxConcurrent, MaxWait: o.MaxWait, Clock: o.Clock}
+		RequestsPerMinute: o.RequestsPerMinute, Burst: o.Burst, MaxConcurrent: o.MaxConcurrent, MaxWait: o.MaxWait, Clock: o.Clock,
+		Budget: o.budget()}
+}
+
+// budget is the share of the service's limit the operator keeps to, a tenth of it for writes only.
+// Options without a share (a zero value) keep no budget.
+func (o *Options) budget() webapi.Budget {
+	n := int(o.BudgetShare * float64(o.ServiceLimit))
+	if n <= 0 {
+		return webapi.Budget{}
+	}
+	return webapi.Budget{Requests: n, Window: o.BudgetWindow, WriteReserve: n / 10}
 }
 
 // withDefaults fills what may be left zero (Burst, the backoff bounds, the clock).

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
@@ -94,6 +97,8 @@ type connection struct {
 	// snap is the environment's bulk snapshot (users, roles, user–role links), read again every
 	// half sync interval, so a change behind the operator's back is seen within 1.5 intervals.
 	snap *snapshot
+	// published is snap, for the metrics to read without mu.
+	published atomic.Pointer[snapshot]
 	// failure is why no client could be built from the Secret last read; the Environment's next
 	// reconcile reads it again.
 	failure   *Result
@@ -223,6 +228,7 @@ func (p *Pool) connect(ctx context.Context, c *connection, env *v1alpha1.Environ
 	c.target, c.key, c.client, c.admin, c.failure = targetKey(env), key, cl, admin, nil
 	if c.catalogue == nil || other {
 		c.catalogue, c.added, c.snap = newCatalogue(), &entraAdds{}, &snapshot{}
+		c.published.Store(c.snap)
 	}
 	return newTarget(env, now, c, p.EntraSyncWait), nil
 }
@@ -333,4 +339,30 @@ func fingerprint(target string, s *Secret) string {
 		fmt.Fprintf(h, "%s\x00%s\x00", keys[k], s.Data[keys[k]])
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// snapshotAge is the age of each environment's bulk snapshot at scrape time.
+var snapshotAge = prometheus.NewDesc("dataverse_snapshot_age_seconds",
+	"Age of an environment's bulk snapshot of people, roles and their links (read again every half sync interval; growing beyond that: its reads fail or are throttled).",
+	[]string{"namespace", "environment"}, nil)
+
+// Describe and Collect make the pool a Prometheus collector of its snapshots' ages.
+func (p *Pool) Describe(ch chan<- *prometheus.Desc) { ch <- snapshotAge }
+
+func (p *Pool) Collect(ch chan<- prometheus.Metric) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	for k, c := range p.envs {
+		snap := c.published.Load()
+		if snap == nil {
+			continue
+		}
+		taken := snap.takenAt.Load()
+		if taken == 0 {
+			continue
+		}
+		ns, name, _ := strings.Cut(k, "/")
+		ch <- prometheus.MustNewConstMetric(snapshotAge, prometheus.GaugeValue, now.Sub(time.Unix(0, taken)).Seconds(), ns, name)
+	}
 }

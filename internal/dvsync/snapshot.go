@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
@@ -44,6 +45,9 @@ type snapshot struct {
 	stale map[string]bool
 	// Requests is how many requests the last read cost.
 	Requests int
+	// takenAt is taken in Unix nanoseconds, for the metrics to read without mu (held while a
+	// read is in flight); 0: never read.
+	takenAt atomic.Int64
 }
 
 func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
@@ -98,6 +102,7 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 		s.links[u][lower(l.RoleID)] = true
 	}
 	s.taken, s.failed, s.err = now, false, nil
+	s.takenAt.Store(now.UnixNano())
 	s.Requests = pages(len(users)) + pages(len(roles)) + pages(len(links))
 	return nil
 }

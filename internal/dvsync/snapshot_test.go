@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
 )
@@ -212,5 +213,34 @@ func TestSnapshotDue(t *testing.T) {
 	s.failed = true
 	if !s.due(now, time.Minute) {
 		t.Error("the last read failed: due")
+	}
+}
+
+// Issue 21: each environment's snapshot age is a metric, read at scrape time (an environment
+// never read has none).
+func TestSnapshotAgeMetric(t *testing.T) {
+	p := &Pool{envs: map[string]*connection{}}
+	read, never := &connection{snap: &snapshot{}}, &connection{snap: &snapshot{}}
+	read.published.Store(read.snap)
+	never.published.Store(never.snap)
+	p.envs["contoso/dev"], p.envs["contoso/new"] = read, never
+	if err := read.snap.refresh(context.Background(), environmentOf(), time.Now().Add(-90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 1 || len(mfs[0].GetMetric()) != 1 {
+		t.Fatalf("series: %v", mfs)
+	}
+	m := mfs[0].GetMetric()[0]
+	if age := m.GetGauge().GetValue(); mfs[0].GetName() != "dataverse_snapshot_age_seconds" || age < 90 || age > 100 {
+		t.Fatalf("%s = %v", mfs[0].GetName(), age)
+	}
+	if d := cmp.Diff("environment=dev namespace=contoso", m.GetLabel()[0].GetName()+"="+m.GetLabel()[0].GetValue()+" "+m.GetLabel()[1].GetName()+"="+m.GetLabel()[1].GetValue()); d != "" {
+		t.Errorf("labels (-want +got):\n%s", d)
 	}
 }

@@ -30,6 +30,9 @@ type Limits struct {
 	// MaxWait bounds every wait of one request inside the client (a limiter token, a slot under
 	// MaxConcurrent, a Retry-After or a backoff before a retry). 0: no bound; negative is invalid.
 	MaxWait time.Duration
+	// Budget, when its Requests > 0, keeps each key's requests in any window under a share of
+	// the service's limit (see Budget).
+	Budget Budget
 	// Clock is the time source of the limiter and the backoff; nil means real time.
 	Clock Clock
 }
@@ -48,6 +51,12 @@ func (l Limits) Validate(name string, maxConcurrent int) error {
 		return fmt.Errorf("%s requests per minute must be positive, got %d", name, l.RequestsPerMinute)
 	case l.MaxConcurrent <= 0 || l.MaxConcurrent > maxConcurrent:
 		return fmt.Errorf("%s max concurrent must be between 1 and %d, got %d", name, maxConcurrent, l.MaxConcurrent)
+	case l.Budget.Requests < 0:
+		return fmt.Errorf("%s budget must not be negative (0: none), got %d requests", name, l.Budget.Requests)
+	case l.Budget.Requests > 0 && l.Budget.Window < time.Second:
+		return fmt.Errorf("%s budget window must be at least 1s, got %s", name, l.Budget.Window)
+	case l.Budget.Requests > 0 && (l.Budget.WriteReserve < 0 || l.Budget.WriteReserve >= l.Budget.Requests):
+		return fmt.Errorf("%s budget's write reserve must be between 0 and %d (the budget), got %d", name, l.Budget.Requests-1, l.Budget.WriteReserve)
 	}
 	return nil
 }

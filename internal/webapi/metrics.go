@@ -16,6 +16,42 @@ type MetricNames struct {
 	RequestsHelp, LatencyHelp, ThrottledHelp, RetriesHelp, WaitHelp string
 }
 
+// limiterState is one key's limiter at a scrape.
+type limiterState struct {
+	label    string
+	inFlight int     // the cap of requests in flight in effect
+	budget   bool    // a budget is kept
+	used     float64 // share of the budget used in the window
+	left     int     // what the service last said is left; -1: not said
+}
+
+// limiterCollector reports each key's budget and parallelism at scrape time, from the limiters
+// themselves: <Prefix>_budget_used_ratio, <Prefix>_service_requests_remaining and
+// <Prefix>_max_in_flight.
+type limiterCollector struct {
+	state                func() []limiterState
+	used, left, inFlight *prometheus.Desc
+}
+
+func (c *limiterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.used
+	ch <- c.left
+	ch <- c.inFlight
+}
+
+func (c *limiterCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.state() {
+		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(s.inFlight), s.label)
+		if !s.budget {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, s.used, s.label)
+		if s.left >= 0 {
+			ch <- prometheus.MustNewConstMetric(c.left, prometheus.GaugeValue, float64(s.left), s.label)
+		}
+	}
+}
+
 // metrics are shared by every client of one service; the key is a label so a dashboard can tell
 // which environment or tenant is slow or throttled.
 type metrics struct {
@@ -27,7 +63,7 @@ type metrics struct {
 	wait      *prometheus.HistogramVec
 }
 
-func newMetrics(n MetricNames, reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(n MetricNames, reg prometheus.Registerer, state func() []limiterState) (*metrics, error) {
 	m := &metrics{
 		label: n.Label,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -73,6 +109,21 @@ func newMetrics(n MetricNames, reg prometheus.Registerer) (*metrics, error) {
 	}
 	if m.wait, err = register(reg, m.wait); err != nil {
 		return nil, err
+	}
+	lc := &limiterCollector{state: state,
+		used: prometheus.NewDesc(n.Prefix+"_budget_used_ratio",
+			"Share of the operator's request budget per "+n.Label+" used in the service's sliding window (1: spent; reads stop short of it, leaving the rest to writes).", []string{n.Label}, nil),
+		left: prometheus.NewDesc(n.Prefix+"_service_requests_remaining",
+			"Requests the service last said it still admits in its window for the app registration (x-ms-ratelimit-burst-remaining-xrm-requests), less those sent since.", []string{n.Label}, nil),
+		inFlight: prometheus.NewDesc(n.Prefix+"_max_in_flight",
+			"Requests the operator lets be in flight at once per "+n.Label+": the max-concurrent flag, narrowed to the service's recommended parallelism (x-ms-dop-hint).", []string{n.Label}, nil),
+	}
+	if err := reg.Register(lc); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, err
+		}
+		// A second engine on the same registry: the first one's collector stays.
 	}
 	return m, nil
 }

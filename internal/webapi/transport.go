@@ -44,6 +44,8 @@ type Service struct {
 	AnswerLost error
 	// Metrics name the service's metrics.
 	Metrics MetricNames
+	// Signals reads what an answer's headers say about the service's limits (nil: nothing).
+	Signals func(http.Header) Signals
 }
 
 // Engine holds what every client of one service shares in a manager: the service, its limits, the
@@ -67,11 +69,29 @@ func NewEngine(svc Service, lim Limits, httpClient *http.Client, reg prometheus.
 	if httpClient == nil {
 		httpClient = NewHTTPClient()
 	}
-	m, err := newMetrics(svc.Metrics, reg)
+	e := &Engine{svc: svc, lim: lim.WithDefaults(), http: httpClient, limiters: map[string]*limiter{}}
+	m, err := newMetrics(svc.Metrics, reg, e.limiterState)
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{svc: svc, lim: lim.WithDefaults(), http: httpClient, metrics: m, limiters: map[string]*limiter{}}, nil
+	e.metrics = m
+	return e, nil
+}
+
+// limiterState is each key's budget and parallelism now, for the metrics.
+func (e *Engine) limiterState() []limiterState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]limiterState, 0, len(e.limiters))
+	now := e.lim.Clock.Now()
+	for _, l := range e.limiters {
+		st := limiterState{label: l.label, inFlight: l.slots.limit(), budget: l.budget != nil}
+		if l.budget != nil {
+			st.used, st.left = l.budget.spent(now)
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Limits returns the limits in effect (defaults filled).
@@ -101,7 +121,8 @@ func (e *Engine) Transport(ep Endpoint) *Transport {
 	defer e.mu.Unlock()
 	l, ok := e.limiters[ep.Key]
 	if !ok {
-		l = newLimiter(e.lim.Clock, e.lim.RequestsPerMinute, e.lim.Burst, e.lim.MaxConcurrent)
+		l = newLimiter(e.lim.Clock, e.lim.RequestsPerMinute, e.lim.Burst, e.lim.MaxConcurrent, e.lim.Budget)
+		l.label = ep.Label
 		e.limiters[ep.Key] = l
 	}
 	return &Transport{e: e, ep: ep, lim: l}
@@ -263,7 +284,7 @@ func (t *Transport) attempt(ctx context.Context, c *Call, payload []byte) (retry
 		return false, 0, t.errorf(c.Op, "refusing to send a token to %s://%s (expected https://%s)", u.Scheme, u.Host, t.ep.Host)
 	}
 	shown := Redact(u)
-	release, waited, err := t.lim.acquire(ctx, t.bound(ctx))
+	release, waited, err := t.lim.acquire(ctx, t.bound(ctx), c.Method != http.MethodGet)
 	t.e.metrics.wait.WithLabelValues(t.ep.Label).Observe(waited.Seconds())
 	if err != nil {
 		var over *overLimit
@@ -341,6 +362,9 @@ func (t *Transport) attempt(ctx context.Context, c *Call, payload []byte) (retry
 		return true, 0, t.errorf(c.Op, "%s %s: no answer: %w", c.Method, shown, err)
 	}
 	t.e.metrics.requests.WithLabelValues(t.ep.Label, c.Op, strconv.Itoa(resp.StatusCode)).Inc()
+	if svc.Signals != nil {
+		t.lim.signal(svc.Signals(resp.Header))
+	}
 	if c.Answer != nil {
 		for k, v := range resp.Header {
 			c.Answer[k] = v
@@ -383,8 +407,13 @@ func setHeader(to, from http.Header) {
 // overLimitMessage says why the operator's own limiter held a request back.
 func (t *Transport) overLimitMessage(over *overLimit) string {
 	o, p := t.e.lim, t.e.svc.FlagPrefix
-	if over.slot {
-		return fmt.Sprintf("not sent: the operator's own cap of %d requests in flight to %s was reached for %s (--%s-max-concurrent; --%s-max-wait); the service did not throttle", o.MaxConcurrent, t.ep.Name, over.wait, p, p)
+	switch {
+	case over.slot:
+		return fmt.Sprintf("not sent: the operator's own cap of %d requests in flight to %s was reached for %s (--%s-max-concurrent, narrowed to the service's x-ms-dop-hint; --%s-max-wait); the service did not throttle", t.lim.slots.limit(), t.ep.Name, over.wait, p, p)
+	case over.budget == "own":
+		return fmt.Sprintf("not sent: the operator's budget for %s is spent (%d requests per %s, --%s-budget-share of the service's limit; reads leave the last %d to writes) and frees up in %s; the service did not throttle", t.ep.Name, o.Budget.Requests, o.Budget.Window, p, o.Budget.WriteReserve, over.wait.Round(time.Second))
+	case over.budget != "":
+		return fmt.Sprintf("not sent: %s says its window for this app registration is nearly spent (other clients signing in as it share it); one request goes every %s to learn when it frees up", t.ep.Name, t.lim.budget.probeEvery())
 	}
 	return fmt.Sprintf("not sent: the operator's own rate limit for %s is spent (--%s-requests-per-minute %d, or a Retry-After the service sent earlier), and the next token is due later than the client may wait (--%s-max-wait); the service did not throttle", t.ep.Name, p, o.RequestsPerMinute, p)
 }

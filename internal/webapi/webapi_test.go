@@ -108,6 +108,11 @@ type rig struct {
 
 func newRig(t *testing.T, lim Limits, steps ...http.HandlerFunc) *rig {
 	t.Helper()
+	return newRigService(t, testService(), lim, steps...)
+}
+
+func newRigService(t *testing.T, svc Service, lim Limits, steps ...http.HandlerFunc) *rig {
+	t.Helper()
 	r := &rig{ans: &answers{steps: steps}, clock: webapitest.NewClock(), reg: prometheus.NewRegistry()}
 	r.srv = httptest.NewTLSServer(r.ans)
 	t.Cleanup(r.srv.Close)
@@ -116,7 +121,7 @@ func newRig(t *testing.T, lim Limits, steps ...http.HandlerFunc) *rig {
 		lim.Timeout = 5 * time.Second
 	}
 	var err error
-	if r.e, err = NewEngine(testService(), lim, r.srv.Client(), r.reg); err != nil {
+	if r.e, err = NewEngine(svc, lim, r.srv.Client(), r.reg); err != nil {
 		t.Fatal(err)
 	}
 	host := strings.TrimPrefix(r.srv.URL, "https://")

@@ -202,7 +202,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		}
 		defer dv.emu.Stop()
 		res.Dataverse = &DataverseResult{Environments: cfg.Environments, Users: cfg.Dataverse.Users, Entra: cfg.Dataverse.Entra.Enabled,
-			SyncIntervalSeconds: cfg.Dataverse.SyncInterval.Seconds(), RequestsPerMinute: cfg.Dataverse.RequestsPerMinute}
+			SyncIntervalSeconds: cfg.Dataverse.SyncInterval.Seconds(), RequestsPerMinute: cfg.Dataverse.RequestsPerMinute,
+			Limits: !cfg.Dataverse.NoLimits, LatencySeconds: cfg.Dataverse.Latency.Seconds()}
 		if e := cfg.Dataverse.Entra; e.Enabled {
 			res.Entra = &EntraResult{Environments: cfg.Environments, People: cfg.Environments * cfg.UsersPerEnvironment,
 				SyncIntervalSeconds: e.SyncInterval.Seconds(), Manage: e.Manage, RequestsPerMinute: e.RequestsPerMinute}
@@ -313,13 +314,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		}
 		dvConverged = len(log)
 		dv.saveLog(filepath.Join(cfg.WorkDir, "dataverse-requests-converge.json"), log)
-		names := map[string]string{}
-		for _, e := range dv.emu.Info.Environments {
-			names[strings.ToLower(e.EnvironmentID)] = e.Name
-		}
 		dvLog, grLog := graphLog(log)
 		res.Dataverse.LogTruncated = truncated
-		res.Dataverse.convergence(dvLog, len(objs), res.ConvergenceSeconds, names)
+		res.Dataverse.convergence(dvLog, len(objs), res.ConvergenceSeconds, dv.envNames())
 		res.Dataverse.synced(watch.objects(ctx))
 		say("Dataverse: %d requests (%d writes) to converge", res.Dataverse.Requests, res.Dataverse.Writes)
 		if res.Entra != nil {
@@ -394,7 +391,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		window := time.Since(idleStart)
 		dvLog, grLog := graphLog(log)
 		res.Dataverse.LogTruncated = res.Dataverse.LogTruncated || truncated
-		res.Dataverse.idle(dvLog, len(objs), window)
+		res.Dataverse.idle(dvLog, len(objs), window, dv.envNames())
 		res.Dataverse.IdleObjectUpdates = map[string]int{}
 		for k, w := range watch.track.writeCounts() {
 			if n := w.Updates - watchedBefore[k].Updates; n > 0 {

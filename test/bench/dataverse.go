@@ -46,6 +46,13 @@ type DataverseConfig struct {
 	Users string
 	// EntraSyncDelay is the emulator's delay between addUser and the person's arrival (default 5s).
 	EntraSyncDelay time.Duration
+	// NoLimits turns the emulator's service-protection limits off (by default it enforces 6,000
+	// requests per 5 minutes and 52 in flight per environment, answering 429 with Retry-After and
+	// the x-ms-ratelimit-* headers, as the service does).
+	NoLimits bool
+	// Latency is added by the emulator to every request (the service answers in tens to hundreds
+	// of milliseconds; 0: none).
+	Latency time.Duration
 	// Entra, when Enabled, adds an Entra ID target (spec.entra, Manage) over the emulator's
 	// Microsoft Graph: the people are in its tenant directory instead of being given to each
 	// environment as an outcome, and each environment lets in only its security group's direct
@@ -78,6 +85,13 @@ type DataverseResult struct {
 	ByTarget          map[string]int `json:"byTarget"` // entity set or action ("systemusers GET", "addUser POST", …)
 	Throttled         int            `json:"throttled"`
 	ServerErrors      int            `json:"serverErrors"`
+	// Limits: the emulator enforced the service-protection limits; LatencySeconds per request.
+	Limits         bool    `json:"limits"`
+	LatencySeconds float64 `json:"latencySeconds"`
+	// MaxWindowRequests is the most requests any environment received in any 5-minute window
+	// (of the convergence log and of the idle log, each on its own), against the operator's
+	// default budget of 4,800 and the service's 6,000.
+	MaxWindowRequests int `json:"maxWindowRequests"`
 	// Requests between every object settling and the manager going quiet (kube side).
 	TailRequests int `json:"tailRequests"`
 	TailWrites   int `json:"tailWrites"`
@@ -170,10 +184,16 @@ func startDataverse(ctx context.Context, root, workDir string, cfg DataverseConf
 	for e := 0; e < environments; e++ {
 		d.envs = append(d.envs, fmt.Sprintf("env-%02d", e))
 	}
-	emu, err := localcluster.StartEmulator(binary, workDir, filepath.Join(workDir, "emulator.log"),
-		"--environments", strings.Join(d.envs, ","), fmt.Sprintf("--max-log=%d", emulatorMaxLog),
+	args := []string{"--environments", strings.Join(d.envs, ","), fmt.Sprintf("--max-log=%d", emulatorMaxLog),
 		"--entra-sync-delay", cfg.EntraSyncDelay.String(),
-		"--client-secrets", emulator.OperatorApplicationID+"="+dataverseClientSecret)
+		"--client-secrets", emulator.OperatorApplicationID + "=" + dataverseClientSecret}
+	if !cfg.NoLimits {
+		args = append(args, "--enforce-limits")
+	}
+	if cfg.Latency > 0 {
+		args = append(args, "--latency", cfg.Latency.String())
+	}
+	emu, err := localcluster.StartEmulator(binary, workDir, filepath.Join(workDir, "emulator.log"), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +246,15 @@ func (d *dataverseRun) target(objs []client.Object) {
 	if d.cfg.Entra.Enabled {
 		d.entraTarget(objs)
 	}
+}
+
+// envNames maps each emulated environment's id (lower case, as addUser logs it) to its name.
+func (d *dataverseRun) envNames() map[string]string {
+	names := map[string]string{}
+	for _, e := range d.emu.Info.Environments {
+		names[strings.ToLower(e.EnvironmentID)] = e.Name
+	}
+	return names
 }
 
 func (d *dataverseRun) environmentID(name string) string {
@@ -385,6 +414,7 @@ func (r *DataverseResult) convergence(log []emulator.LoggedRequest, objects int,
 			r.BusiestEnvironmentRequests = n
 		}
 	}
+	r.MaxWindowRequests = max(r.MaxWindowRequests, maxWindow(log, envNames))
 	n := float64(objects)
 	r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject = float64(r.Requests)/n, float64(r.Reads)/n, float64(r.Writes)/n
 	perSecond := float64(dataverse.ServiceRequestsPer5Min) / 300
@@ -398,8 +428,33 @@ func (r *DataverseResult) convergence(log []emulator.LoggedRequest, objects int,
 	}
 }
 
+// maxWindow is the most requests one environment received in any 5-minute window of log.
+func maxWindow(log []emulator.LoggedRequest, envNames map[string]string) int {
+	times := map[string][]time.Time{}
+	for _, l := range log {
+		env := l.Environment
+		if n, ok := envNames[strings.ToLower(env)]; ok {
+			env = n
+		}
+		times[env] = append(times[env], l.Time)
+	}
+	most := 0
+	for _, ts := range times {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+		lo := 0
+		for hi := range ts {
+			for ts[hi].Sub(ts[lo]) >= 5*time.Minute {
+				lo++
+			}
+			most = max(most, hi-lo+1)
+		}
+	}
+	return most
+}
+
 // idle fills the idle figures from the log of the idle window.
-func (r *DataverseResult) idle(log []emulator.LoggedRequest, objects int, window time.Duration) {
+func (r *DataverseResult) idle(log []emulator.LoggedRequest, objects int, window time.Duration, envNames map[string]string) {
+	r.MaxWindowRequests = max(r.MaxWindowRequests, maxWindow(log, envNames))
 	r.IdleSeconds = window.Seconds()
 	for _, l := range log {
 		r.IdleRequests++
@@ -469,8 +524,14 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	if r.Entra {
 		fmt.Fprintf(out, "  with Entra ID:                 the people are in the tenant directory and each environment lets in only its security group's direct members (isdisabled follows Entra ID at addUser); the Dataverse figures exclude Graph\n")
 	}
-	fmt.Fprintf(out, "Dataverse requests to converge:  %d for %d objects: %.2f per object (%.2f reads, %.2f writes); %d throttled, %d 5xx or dropped\n",
+	limits := "off (-dataverse-limits=false)"
+	if r.Limits {
+		limits = "enforced: 6,000 requests per 5 minutes and 52 in flight per environment, 429 with Retry-After, x-ms-ratelimit-* headers"
+	}
+	fmt.Fprintf(out, "  emulator:                      limits %s; latency %s per request\n", limits, time.Duration(r.LatencySeconds*float64(time.Second)))
+	fmt.Fprintf(out, "Dataverse requests to converge:  %d for %d objects: %.2f per object (%.2f reads, %.2f writes); %d throttled (429), %d 5xx or dropped (issue 21's baseline before the snapshot: 7.5 per object)\n",
 		r.Requests, objects, r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject, r.Throttled, r.ServerErrors)
+	fmt.Fprintf(out, "  most in any 5-minute window:   %d requests to one environment (the operator's default budget 4,800, the service's limit 6,000)\n", r.MaxWindowRequests)
 	keys := make([]string, 0, len(r.ByTarget))
 	for k := range r.ByTarget {
 		keys = append(keys, k)
@@ -500,6 +561,10 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 		fmt.Fprintf(out, "  idle write: %s\n", w)
 	}
 	perObject := float64(r.IdleRequests) / float64(objects)
+	if r.IdleRequestsPerObjectPerInterval >= 0 && r.Environments > 0 {
+		perEnv := float64(r.IdleRequests) / float64(r.Environments) * 1.05 * r.SyncIntervalSeconds / r.IdleSeconds
+		fmt.Fprintf(out, "  per environment per interval:  %.1f requests (goal at 5,000 people: 20; before the snapshot ~2.1 per object, ~10,000 at 5,000 people)\n", perEnv)
+	}
 	if r.IdleRequestsPerObjectPerInterval >= 0 {
 		fmt.Fprintf(out, "  per object per sync interval:  %.2f requests as a steady rate (idle requests / objects x 1.05 x syncInterval / idle window); %.2f per object in the window, which spans %.2f mean sync periods (a fleet converged together is re-read together: a window under 2 periods may hold one re-read of nearly every object, and then %.2f is the cost of one)\n",
 			r.IdleRequestsPerObjectPerInterval, perObject, r.IdleSeconds/(1.05*r.SyncIntervalSeconds), perObject)

@@ -243,7 +243,7 @@ var _ = Describe("The Helm chart (charts/dataverse-access-operator)", Ordered, f
 		Expect(c["args"]).To(ConsistOf(
 			"--leader-elect=true", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081",
 			"--kube-api-qps=50", "--kube-api-burst=80", "--max-concurrent-reconciles=8",
-			"--dataverse-requests-per-minute=3000", "--dataverse-max-concurrent=26",
+			"--dataverse-requests-per-minute=3000", "--dataverse-max-concurrent=26", "--dataverse-budget-share=0.5",
 			"--watch-namespaces=contoso,fabrikam", "--zap-log-level=debug"))
 		Expect(c["env"]).To(ContainElements(
 			HaveKeyWithValue("name", "AZURE_CLIENT_ID"),

@@ -95,17 +95,17 @@ func recordKeys(emu *emulator.Emulator) map[string]int {
 	for _, e := range emu.Dump().Environments {
 		for _, r := range e.Roles {
 			if name := fmt.Sprint(r["name"]); strings.HasPrefix(name, "Role ") {
-				keys["role "+name]++
+				keys[e.Name+": role "+name]++
 			}
 		}
 		for _, u := range e.Users {
 			if app, _ := u["applicationid"].(string); strings.HasSuffix(app, "-2222-4333-8444-555555555555") {
-				keys["application user "+app]++
+				keys[e.Name+": application user "+app]++
 			}
 		}
 		for _, t := range e.Teams {
 			if name := fmt.Sprint(t["name"]); strings.HasPrefix(name, "team") {
-				keys["team "+name]++
+				keys[e.Name+": team "+name]++
 			}
 		}
 	}
@@ -218,6 +218,83 @@ var _ = Describe("Reliability of the sync target", func() {
 
 		keys := recordKeys(emu)
 		Expect(keys).To(HaveLen(dvRoles+dvApps+dvTeams), "every object has its record")
+		for k, n := range keys {
+			Expect(n).To(Equal(1), "%s is held by %d records", k, n)
+		}
+	})
+})
+
+// throttledAnswers counts the emulator's 429s per environment.
+func throttledAnswers(emu *emulator.Emulator) map[string]int {
+	n := map[string]int{}
+	for _, r := range emu.Requests() {
+		if r.Status == http.StatusTooManyRequests {
+			n[r.Environment]++
+		}
+	}
+	return n
+}
+
+var _ = Describe("The service-protection budget", func() {
+	It("an environment whose window another client nearly spent converges without a 429 storm, and another environment is not slowed", func(ctx SpecContext) {
+		// The service's limits, scaled down so the flood ages out within the test: 300 requests
+		// per 60 s window per environment. The manager is told the same limit (it cannot learn it),
+		// keeps to its 80% share, and learns what others spent from x-ms-ratelimit-* headers.
+		const window = 60 * time.Second
+		emu, base, caFile := serveEmulator(emulator.Config{
+			Environments: []emulator.EnvironmentConfig{{Name: "baseline"}, {Name: "flooded"}, {Name: "calm"}},
+			Limits:       emulator.Limits{Enforce: true, RequestsPerWindow: 300, WindowSeconds: int(window.Seconds()), DopHint: 8},
+			Latency:      5 * time.Millisecond,
+		})
+		GinkgoT().Setenv("SSL_CERT_FILE", caFile)
+		GinkgoT().Setenv("AZURE_AUTHORITY_HOST", base+"/")
+
+		baseline, flooded, calm := newNamespace(ctx), newNamespace(ctx), newNamespace(ctx)
+		mgr, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(workDir, "dv-budget.log"),
+			"--power-platform-api-url="+base, "--watch-namespaces="+baseline+","+flooded+","+calm,
+			"--dataverse-service-limit=300", "--dataverse-budget-window="+window.String())
+		Expect(err).NotTo(HaveOccurred())
+		defer mgr.Stop()
+		create := func(ns, env string) {
+			for _, o := range dataverseFleet(ns, base+"/env/"+env, emu.EnvironmentID(env)) {
+				Expect(k8s.Create(ctx, o)).To(Succeed())
+			}
+		}
+
+		By("measuring how long the fleet takes alone, with nothing throttled (the baseline)")
+		start := time.Now()
+		create(baseline, "baseline")
+		Eventually(func() bool { return allSynced(ctx, baseline) }, "120s", "250ms").Should(BeTrue(), func() string { return mgr.LogTail(30) })
+		alone := time.Since(start)
+
+		// Another tool signing in as the same app registration spent all but 10 of the window.
+		Expect(emu.Spend("flooded", 290)).To(Succeed())
+		floodedAt := time.Now()
+		create(flooded, "flooded")
+		create(calm, "calm")
+
+		By("the calm environment converging at its own pace, before the flood ages out")
+		Eventually(func() bool { return allSynced(ctx, calm) }, "120s", "250ms").Should(BeTrue(), func() string { return mgr.LogTail(30) })
+		calmTook := time.Since(floodedAt)
+		// Workers held waiting for the flooded environment's window would queue the calm one's
+		// objects behind them (measured: 3x the baseline before the budget refused at once).
+		Expect(calmTook).To(BeNumerically("<", 2*alone+5*time.Second), "the calm environment took %s, alone the fleet takes %s: the flooded one slowed it", calmTook, alone)
+		Expect(allSynced(ctx, flooded)).To(BeFalse(), "the flooded environment converged within its spent window: the flood proved nothing")
+
+		By("the flooded environment converging once the other client's requests age out")
+		Eventually(func() bool { return allSynced(ctx, flooded) }, "240s", "250ms").Should(BeTrue(), func() string { return mgr.LogTail(30) })
+		floodedTook := time.Since(floodedAt)
+		throttled := throttledAnswers(emu)
+		perEnv := map[string]int{}
+		for _, r := range emu.Requests() {
+			perEnv[r.Environment]++
+		}
+		fmt.Fprintf(GinkgoWriter, "alone the fleet converged in %s; beside the flooded one, calm in %s, flooded in %s; requests %v; 429s: %v\n",
+			alone.Round(time.Second), calmTook.Round(time.Second), floodedTook.Round(time.Second), perEnv, throttled)
+		Expect(throttled["calm"]).To(BeZero(), "the calm environment was throttled")
+		Expect(throttled["flooded"]).To(BeNumerically("<=", 2), "a 429 storm: the manager kept sending into a window the service said was spent")
+		keys := recordKeys(emu)
+		Expect(keys).To(HaveLen(3*(dvRoles+dvApps+dvTeams)), "every object of the three fleets has its record")
 		for k, n := range keys {
 			Expect(n).To(Equal(1), "%s is held by %d records", k, n)
 		}

@@ -446,6 +446,35 @@ func TestServiceProtectionLimits(t *testing.T) {
 	}
 }
 
+// Issue 21: with limits on, every answer says what is left of the window (x-ms-ratelimit-burst-
+// remaining-xrm-requests, x-ms-ratelimit-time-remaining-xrm-requests) and, when configured, the
+// recommended parallelism (x-ms-dop-hint); another client's requests (Spend) count against the
+// same window, so the operator's next request may be the one refused.
+func TestRateLimitHeadersAndAnotherClientsRequests(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Limits = Limits{Enforce: true, RequestsPerWindow: 10, WindowSeconds: 60, ExecutionSeconds: 100, DopHint: 3}
+	})
+	a := f.do("GET", "WhoAmI", nil)
+	if got := []string{a.header.Get("x-ms-ratelimit-burst-remaining-xrm-requests"), a.header.Get("x-ms-dop-hint")}; !cmp.Equal(got, []string{"9", "3"}) {
+		t.Fatalf("headers after one request: %v", got)
+	}
+	if tr := a.header.Get("x-ms-ratelimit-time-remaining-xrm-requests"); !strings.HasPrefix(tr, "99.") && tr != "100.00" {
+		t.Fatalf("execution time left: %q", tr)
+	}
+	if err := f.emu.Spend("contoso", 8); err != nil {
+		t.Fatal(err)
+	}
+	if a := f.do("GET", "WhoAmI", nil); a.status != 200 || a.header.Get("x-ms-ratelimit-burst-remaining-xrm-requests") != "0" {
+		t.Fatalf("the last request of the window: %d %v", a.status, a.header)
+	}
+	if a := f.do("GET", "WhoAmI", nil); a.status != 429 || a.header.Get("Retry-After") != "60" {
+		t.Fatalf("over the window another client spent: %d %v", a.status, a.header)
+	}
+	if err := f.emu.Spend("nowhere", 1); err == nil {
+		t.Fatal("spending in an unknown environment")
+	}
+}
+
 // Issue 11: injected faults for the operator's resilience: a 5xx (before or after the write), a
 // dropped connection (before or after the write), latency; the request log records each, and
 // what the emulator did behind a replaced answer.

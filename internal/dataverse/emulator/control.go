@@ -174,6 +174,13 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			e.SetLimits(l)
 			reply(nil, nil)
 		}
+	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "spend" && r.Method == http.MethodPost:
+		var b struct {
+			Requests int `json:"requests"`
+		}
+		if decode(&b) {
+			reply(nil, e.Spend(parts[1], b.Requests))
+		}
 	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "entra-users" && r.Method == http.MethodPost:
 		var u EntraUser
 		if decode(&u) {

@@ -91,6 +91,9 @@ type Limits struct {
 	MaxConcurrent     int  `json:"maxConcurrent"`     // default 52
 	// ExecutionSeconds is the serving time allowed per window (default 1200: 20 minutes).
 	ExecutionSeconds float64 `json:"executionSeconds"`
+	// DopHint, when above 0, is sent as x-ms-dop-hint (the recommended requests in flight) on
+	// every answer.
+	DopHint int `json:"dopHint,omitempty"`
 }
 
 // Fault is a misbehaviour for the next Count requests that match it. Queue one with AddFault or
@@ -365,13 +368,14 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusUnauthorized, "", "token audience "+tok.scope+" is not the admin API")
 		return
 	}
-	if release, retry, code, ok := e.admit(env); !ok {
+	release, retry, code, ok := e.admit(env)
+	e.rateLimitHeaders(w.Header(), env)
+	if !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(retry))
 		writeError(rec, http.StatusTooManyRequests, code, "Number of requests exceeded the limit of the service protection API limits.")
 		return
-	} else {
-		defer release()
 	}
+	defer release()
 	// Latency is spent holding a concurrency slot, as a slow request does on the service.
 	if d := e.cfg.Latency; d > 0 {
 		time.Sleep(d)
@@ -537,6 +541,51 @@ func (e *Emulator) admit(env *environment) (release func(), retryAfter int, code
 		env.busy = append(env.busy, execution{at: now, d: time.Since(started)})
 		e.mu.Unlock()
 	}, 0, "", true
+}
+
+// rateLimitHeaders tells the client what is left of the environment's window, as the service does
+// on its answers with limits on (Microsoft Learn, "Service protection API limits"):
+// x-ms-ratelimit-burst-remaining-xrm-requests (requests), x-ms-ratelimit-time-remaining-xrm-requests
+// (execution seconds) and, when configured, x-ms-dop-hint.
+func (e *Emulator) rateLimitHeaders(h http.Header, env *environment) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.cfg.Limits
+	if !l.Enforce {
+		return
+	}
+	per, exec := l.RequestsPerWindow, l.ExecutionSeconds
+	if per <= 0 {
+		per = 6000
+	}
+	if exec <= 0 {
+		exec = 1200
+	}
+	var spent time.Duration
+	for _, b := range env.busy {
+		spent += b.d
+	}
+	h.Set("x-ms-ratelimit-burst-remaining-xrm-requests", fmt.Sprint(max(per-len(env.recent), 0)))
+	h.Set("x-ms-ratelimit-time-remaining-xrm-requests", fmt.Sprintf("%.2f", max(exec-spent.Seconds(), 0)))
+	if l.DopHint > 0 {
+		h.Set("x-ms-dop-hint", fmt.Sprint(l.DopHint))
+	}
+}
+
+// Spend counts n requests of another client signing in as the same app registration against the
+// environment's window now (a flood the operator shares the limit with).
+func (e *Emulator) Spend(envName string, n int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env := e.envs[strings.ToLower(envName)]
+	if env == nil {
+		return fmt.Errorf("no environment %s", envName)
+	}
+	now := e.cfg.Now()
+	for range n {
+		env.recent = append(env.recent, now)
+	}
+	return nil
 }
 
 func (e *Emulator) authenticate(r *http.Request) (token, bool) {
