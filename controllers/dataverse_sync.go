@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -136,6 +137,14 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 		t.EntraChanged = entraChanged
 		r = in.apply(ctx, t)
 	}
+	if r.Deferred && len(r.Wrote) == 0 && s.pool.LastSynced(key, uid, fp) && syncedNow(in) && (in.entra == nil || in.entra.result.Synced()) {
+		// A re-check held back by the budget or by throttling found nothing: the last one stands.
+		if r.Reason == accessv1alpha1.ReasonThrottled {
+			s.pool.NoteThrottled(in.env, now(s.now).Add(r.RequeueAfter))
+			s.wake.add(client.ObjectKeyFromObject(in.env))
+		}
+		return soonestOf(r.RequeueAfter, in.entra), nil
+	}
 	s.record(in, r)
 	after := s.pool.Record(key, uid, fp, start, r)
 	if r.Reason == accessv1alpha1.ReasonThrottled {
@@ -144,6 +153,12 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 		s.wake.add(client.ObjectKeyFromObject(in.env))
 	}
 	return soonestOf(after, in.entra), syncEvents(r)
+}
+
+// syncedNow reports whether the object's status says Synced True for its generation.
+func syncedNow(in syncInput) bool {
+	c := meta.FindStatusCondition(*in.conditions, accessv1alpha1.ConditionSynced)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == in.obj.GetGeneration()
 }
 
 func soonestOf(after time.Duration, e *entraOutcome) time.Duration {

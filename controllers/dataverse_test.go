@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -191,5 +192,28 @@ var _ = Describe("Sync target: throttling is the Environment's state", func() {
 
 		Eventually(conditionOf(environment(ns, env), accessv1alpha1.ConditionSynced), "30s").Should(Equal("True/" + accessv1alpha1.ReasonSynced))
 		Eventually(readyReason(securityRole(ns, "seller")), "30s").Should(Equal("True"))
+	})
+
+	// Issue 21: conditions never flap. A re-check held back by throttling (or the operator's
+	// spent budget) says nothing new about Dataverse: an object in place stays Synced and Ready,
+	// and only its Environment says Throttled.
+	It("Throttled re-check: an object already Synced stays Synced and Ready while its periodic re-check is throttled; the Environment says Throttled", func() {
+		ns := newNamespace()
+		const env = "steady"
+		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage, func(e *accessv1alpha1.Environment) {
+			e.Spec.Dataverse.SyncInterval = &metav1.Duration{Duration: 3 * time.Second}
+		})
+		create(e, role(ns, "seller", env))
+		Eventually(readyReason(securityRole(ns, "seller")), "60s").Should(Equal("True"))
+		Expect(conditionOf(securityRole(ns, "seller"), accessv1alpha1.ConditionSynced)()).To(Equal("True/" + accessv1alpha1.ReasonSynced))
+
+		// Every read answered 429 for longer than the client retries, over several intervals.
+		emu.AddFault(emulator.Fault{Environment: dv, Method: "GET", Status: 429, Code: "0x80072322", Count: 1000, RetryAfter: 1,
+			Message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds."})
+		DeferCleanup(emu.ClearFaults)
+		Eventually(conditionOf(environment(ns, env), accessv1alpha1.ConditionSynced), "20s", "50ms").Should(Equal("False/" + accessv1alpha1.ReasonThrottled))
+		Consistently(conditionOf(securityRole(ns, "seller"), accessv1alpha1.ConditionSynced), "8s", "50ms").Should(Equal("True/"+accessv1alpha1.ReasonSynced),
+			"a throttled re-check flipped an object that is in place")
+		Expect(readyReason(securityRole(ns, "seller"))()).To(Equal("True"))
 	})
 })

@@ -149,6 +149,10 @@ type Result struct {
 	RequeueAfter time.Duration
 	// Wrote says what the sync changed, for an event.
 	Wrote []string
+	// Deferred: the sync was held back before it could look (the operator's budget spent, or
+	// Dataverse throttling): it says nothing about Dataverse, so an object whose last sync of the
+	// same decision was Synced stays Synced instead of flapping (its Environment says Throttled).
+	Deferred bool
 }
 
 // Synced reports whether the record is in place.

@@ -31,7 +31,7 @@ func Failed(err error, what string) Result {
 		if after <= 0 {
 			after = 30 * time.Second
 		}
-		return Result{Reason: v1alpha1.ReasonThrottled, RequeueAfter: after,
+		return Result{Reason: v1alpha1.ReasonThrottled, RequeueAfter: after, Deferred: true,
 			Message: fmt.Sprintf("Dataverse throttled the operator while syncing %s (service protection limits); retrying after %s: %v", what, after.Round(time.Second), err)}
 	case errors.Is(err, dataverse.ErrRateLimited):
 		// The operator's own limiter: the object goes back to the queue instead of holding a worker.
@@ -39,7 +39,7 @@ func Failed(err error, what string) Result {
 		if after <= 0 {
 			after = 5 * time.Second
 		}
-		return Result{Reason: v1alpha1.ReasonSyncPending, RequeueAfter: after,
+		return Result{Reason: v1alpha1.ReasonSyncPending, RequeueAfter: after, Deferred: true,
 			Message: fmt.Sprintf("waiting for the operator's own request budget for Dataverse while syncing %s; retrying after %s", what, after.Round(time.Second))}
 	case errors.Is(err, dataverse.ErrUnauthorized), errors.Is(err, dataverse.ErrForbidden):
 		return Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: UnauthorizedRetry,

@@ -267,6 +267,15 @@ func (p *Pool) Fresh(key, uid, fp string, now time.Time) (Result, time.Duration,
 	return s.result, s.due.Sub(now), true
 }
 
+// LastSynced reports whether the object's last recorded sync, of the same decision (uid and
+// fingerprint), found it in place, however long ago.
+func (p *Pool) LastSynced(key, uid, fp string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.synced[key]
+	return ok && s.uid == uid && s.fingerprint == fp && s.result.Synced()
+}
+
 // Record remembers an object's sync outcome until it is due again (jittered by up to a tenth, so
 // a fleet synced together spreads out).
 func (p *Pool) Record(key, uid, fp string, now time.Time, r Result) time.Duration {
