@@ -137,8 +137,9 @@ func (s *syncStep) run(ctx context.Context, in syncInput) (time.Duration, []deci
 		t.EntraChanged = entraChanged
 		r = in.apply(ctx, t)
 	}
-	if r.Deferred && len(r.Wrote) == 0 && s.pool.LastSynced(key, uid, fp) && syncedNow(in) && (in.entra == nil || in.entra.result.Synced()) {
-		// A re-check held back by the budget or by throttling found nothing: the last one stands.
+	if in.kind != kindEnvironment && r.Deferred && len(r.Wrote) == 0 && s.pool.LastSynced(key, uid, fp) && syncedNow(in) && (in.entra == nil || in.entra.result.Synced()) {
+		// A re-check held back by the budget or by throttling found nothing: the last one stands
+		// (the Environment, where throttling is reported, says it).
 		if r.Reason == accessv1alpha1.ReasonThrottled {
 			s.pool.NoteThrottled(in.env, now(s.now).Add(r.RequeueAfter))
 			s.wake.add(client.ObjectKeyFromObject(in.env))

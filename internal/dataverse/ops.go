@@ -544,3 +544,33 @@ type UserRoleLink struct {
 func (cl *Client) ListUserRoleLinks(ctx context.Context) ([]UserRoleLink, error) {
 	return list[UserRoleLink](ctx, cl, "ListUserRoleLinks", cl.query("systemuserrolescollection", "$select", "systemuserid,roleid"))
 }
+
+// ListTeams reads every team of the environment (the columns TeamByName reads), paged.
+func (cl *Client) ListTeams(ctx context.Context) ([]Team, error) {
+	return list[Team](ctx, cl, "ListTeams", cl.query("teams", "$select", teamSelect))
+}
+
+// TeamMemberLink is one row of the intersect entity set teammemberships.
+type TeamMemberLink struct {
+	TeamID string `json:"teamid"`
+	UserID string `json:"systemuserid"`
+}
+
+// ListTeamMemberLinks reads every team membership of the environment, flat and paged through the
+// intersect entity set teammemberships (teamid, systemuserid): one request per 5,000 memberships
+// instead of one per team.
+func (cl *Client) ListTeamMemberLinks(ctx context.Context) ([]TeamMemberLink, error) {
+	return list[TeamMemberLink](ctx, cl, "ListTeamMemberLinks", cl.query("teammemberships", "$select", "teamid,systemuserid"))
+}
+
+// TeamRoleLink is one row of the intersect entity set teamrolescollection.
+type TeamRoleLink struct {
+	TeamID string `json:"teamid"`
+	RoleID string `json:"roleid"`
+}
+
+// ListTeamRoleLinks reads every team–role association, flat and paged through the intersect
+// entity set teamrolescollection (teamid, roleid).
+func (cl *Client) ListTeamRoleLinks(ctx context.Context) ([]TeamRoleLink, error) {
+	return list[TeamRoleLink](ctx, cl, "ListTeamRoleLinks", cl.query("teamrolescollection", "$select", "teamid,roleid"))
+}

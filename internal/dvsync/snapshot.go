@@ -2,6 +2,7 @@ package dvsync
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,9 @@ type BulkReader interface {
 	ListUsers(ctx context.Context, filter string) ([]dataverse.SystemUser, error)
 	ListRoles(ctx context.Context, businessUnitID string) ([]dataverse.Role, error)
 	ListUserRoleLinks(ctx context.Context) ([]dataverse.UserRoleLink, error)
+	ListTeams(ctx context.Context) ([]dataverse.Team, error)
+	ListTeamMemberLinks(ctx context.Context) ([]dataverse.TeamMemberLink, error)
+	ListTeamRoleLinks(ctx context.Context) ([]dataverse.TeamRoleLink, error)
 }
 
 var _ BulkReader = (*dataverse.Client)(nil)
@@ -43,6 +47,12 @@ type snapshot struct {
 	roles   map[string]*dataverse.Role       // by id
 	// stale are the users whose record or roles were written since the read: read alone next.
 	stale map[string]bool
+	// teams by id, their members (user ids) and roles (role ids); staleTeams were written since
+	// the read (or their outcome is unknown): read alone next.
+	teams       map[string]*dataverse.Team
+	teamMembers map[string]map[string]bool
+	teamRoles   map[string]map[string]bool
+	staleTeams  map[string]bool
 	// Requests is how many requests the last read cost.
 	Requests int
 	// takenAt is taken in Unix nanoseconds, for the metrics to read without mu (held while a
@@ -86,8 +96,21 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 	if err != nil {
 		return s.fail(err, now)
 	}
+	teams, err := r.ListTeams(ctx)
+	if err != nil {
+		return s.fail(err, now)
+	}
+	members, err := r.ListTeamMemberLinks(ctx)
+	if err != nil {
+		return s.fail(err, now)
+	}
+	teamRoles, err := r.ListTeamRoleLinks(ctx)
+	if err != nil {
+		return s.fail(err, now)
+	}
 	s.users, s.byOID, s.byUPN, s.byApp = map[string]*dataverse.SystemUser{}, map[string]string{}, map[string]string{}, map[string]string{}
 	s.links, s.roles, s.stale = map[string]map[string]bool{}, map[string]*dataverse.Role{}, map[string]bool{}
+	s.teams, s.teamMembers, s.teamRoles, s.staleTeams = map[string]*dataverse.Team{}, map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]bool{}
 	for i := range users {
 		s.putUser(&users[i])
 	}
@@ -95,16 +118,30 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 		s.roles[lower(roles[i].ID)] = &roles[i]
 	}
 	for _, l := range links {
-		u := lower(l.UserID)
-		if s.links[u] == nil {
-			s.links[u] = map[string]bool{}
-		}
-		s.links[u][lower(l.RoleID)] = true
+		addLink(s.links, l.UserID, l.RoleID)
+	}
+	for i := range teams {
+		s.teams[lower(teams[i].ID)] = &teams[i]
+	}
+	for _, l := range members {
+		addLink(s.teamMembers, l.TeamID, l.UserID)
+	}
+	for _, l := range teamRoles {
+		addLink(s.teamRoles, l.TeamID, l.RoleID)
 	}
 	s.taken, s.failed, s.err = now, false, nil
 	s.takenAt.Store(now.UnixNano())
-	s.Requests = pages(len(users)) + pages(len(roles)) + pages(len(links))
+	s.Requests = pages(len(users)) + pages(len(roles)) + pages(len(links)) + pages(len(teams)) + pages(len(members)) + pages(len(teamRoles))
 	return nil
+}
+
+// addLink records the association a–b (ids lower-cased).
+func addLink(m map[string]map[string]bool, a, b string) {
+	a = lower(a)
+	if m[a] == nil {
+		m[a] = map[string]bool{}
+	}
+	m[a][lower(b)] = true
 }
 
 // pages is how many 5,000-row pages n rows take (at least one request).
@@ -326,6 +363,218 @@ func (w snapshotWriter) DeleteRole(ctx context.Context, id string) error {
 	w.s.mu.Lock()
 	if w.s.roles != nil {
 		delete(w.s.roles, lower(id))
+	}
+	w.s.mu.Unlock()
+	return err
+}
+
+// --- teams ---
+
+// team is a copy of a team the snapshot knows (not written since), or false.
+func (s *snapshot) team(match func(*dataverse.Team) bool) (*dataverse.Team, bool) {
+	if s.teams == nil || s.failed {
+		return nil, false
+	}
+	for id, t := range s.teams {
+		if !s.staleTeams[id] && match(t) {
+			c := *t
+			return &c, true
+		}
+	}
+	return nil, false
+}
+
+// keepTeam puts a team read alone into the snapshot, fresh again.
+func (r snapshotReader) keepTeam(t *dataverse.Team, err error) (*dataverse.Team, error) {
+	if err == nil && t != nil {
+		r.s.mu.Lock()
+		if r.s.teams != nil {
+			c := *t
+			r.s.teams[lower(t.ID)] = &c
+		}
+		r.s.mu.Unlock()
+	}
+	return t, err
+}
+
+// TeamByName answers from the teams read; one not among them (created since) is looked for alone.
+func (r snapshotReader) TeamByName(ctx context.Context, name, businessUnitID string) (*dataverse.Team, error) {
+	bu := lower(businessUnitID)
+	r.s.mu.Lock()
+	t, ok := r.s.team(func(t *dataverse.Team) bool { return t.Name == name && lower(t.BusinessUnitID) == bu })
+	r.s.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	return r.keepTeam(r.Reader.TeamByName(ctx, name, businessUnitID))
+}
+
+// TeamByGroup answers from the teams read, as TeamByName.
+func (r snapshotReader) TeamByGroup(ctx context.Context, groupObjectID string, mt dataverse.MembershipType) (*dataverse.Team, error) {
+	g := lower(groupObjectID)
+	r.s.mu.Lock()
+	t, ok := r.s.team(func(t *dataverse.Team) bool {
+		return lower(t.AzureActiveDirectoryObjectID) == g && t.MembershipType == mt
+	})
+	r.s.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	return r.keepTeam(r.Reader.TeamByGroup(ctx, groupObjectID, mt))
+}
+
+// teamLinks answers a team's members or roles from the snapshot when the team is known and not
+// written since; else reads them alone and keeps them.
+func (r snapshotReader) teamLinks(teamID string, links func(*snapshot) map[string]map[string]bool, live func() ([]string, error)) ([]string, error) {
+	id := lower(teamID)
+	r.s.mu.Lock()
+	if r.s.teams != nil && !r.s.failed && r.s.teams[id] != nil && !r.s.staleTeams[id] {
+		out := []string{}
+		for other := range links(r.s)[id] {
+			out = append(out, other)
+		}
+		r.s.mu.Unlock()
+		sort.Strings(out)
+		return out, nil
+	}
+	r.s.mu.Unlock()
+	ids, err := live()
+	if err == nil {
+		r.s.mu.Lock()
+		if m := links(r.s); m != nil {
+			set := map[string]bool{}
+			for _, other := range ids {
+				set[lower(other)] = true
+			}
+			m[id] = set
+		}
+		r.s.mu.Unlock()
+	}
+	return ids, err
+}
+
+func (r snapshotReader) TeamMembers(ctx context.Context, teamID string) ([]string, error) {
+	return r.teamLinks(teamID, func(s *snapshot) map[string]map[string]bool { return s.teamMembers }, func() ([]string, error) {
+		return r.Reader.TeamMembers(ctx, teamID)
+	})
+}
+
+// TeamRoles answers from the links when every role the team holds is known.
+func (r snapshotReader) TeamRoles(ctx context.Context, teamID string) ([]dataverse.Role, error) {
+	id := lower(teamID)
+	r.s.mu.Lock()
+	if r.s.teams != nil && !r.s.failed && r.s.teams[id] != nil && !r.s.staleTeams[id] {
+		out, complete := []dataverse.Role{}, true
+		for roleID := range r.s.teamRoles[id] {
+			role := r.s.roles[roleID]
+			if role == nil {
+				complete = false
+				break
+			}
+			out = append(out, *role)
+		}
+		if complete {
+			r.s.mu.Unlock()
+			sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+			return out, nil
+		}
+	}
+	r.s.mu.Unlock()
+	roles, err := r.Reader.TeamRoles(ctx, teamID)
+	if err == nil {
+		r.s.mu.Lock()
+		if r.s.teamRoles != nil {
+			set := map[string]bool{}
+			for i := range roles {
+				set[lower(roles[i].ID)] = true
+				c := roles[i]
+				r.s.roles[lower(c.ID)] = &c
+			}
+			r.s.teamRoles[id] = set
+		}
+		r.s.mu.Unlock()
+	}
+	return roles, err
+}
+
+// staleTeam makes the next read of a team and its links go to the Web API.
+func (w snapshotWriter) staleTeam(id string) {
+	w.s.mu.Lock()
+	if w.s.staleTeams != nil {
+		w.s.staleTeams[lower(id)] = true
+	}
+	w.s.mu.Unlock()
+}
+
+// teamLink records a team's member or role added or removed by a write that succeeded.
+func (w snapshotWriter) teamLink(links func(*snapshot) map[string]map[string]bool, teamID string, others []string, on bool) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	m := links(w.s)
+	if m == nil {
+		return
+	}
+	t := lower(teamID)
+	if m[t] == nil {
+		m[t] = map[string]bool{}
+	}
+	for _, o := range others {
+		if on {
+			m[t][lower(o)] = true
+		} else {
+			delete(m[t], lower(o))
+		}
+	}
+}
+
+func members(s *snapshot) map[string]map[string]bool   { return s.teamMembers }
+func teamRoleSet(s *snapshot) map[string]map[string]bool { return s.teamRoles }
+
+func (w snapshotWriter) AddTeamMembers(ctx context.Context, teamID string, userIDs ...string) error {
+	err := w.Writer.AddTeamMembers(ctx, teamID, userIDs...)
+	if err == nil {
+		w.teamLink(members, teamID, userIDs, true)
+	} else {
+		w.staleTeam(teamID) // the outcome may be unknown: read its members alone next time
+	}
+	return err
+}
+
+func (w snapshotWriter) RemoveTeamMembers(ctx context.Context, teamID string, userIDs ...string) error {
+	err := w.Writer.RemoveTeamMembers(ctx, teamID, userIDs...)
+	if err == nil {
+		w.teamLink(members, teamID, userIDs, false)
+	} else {
+		w.staleTeam(teamID)
+	}
+	return err
+}
+
+func (w snapshotWriter) AssignTeamRole(ctx context.Context, teamID, roleID string) error {
+	err := w.Writer.AssignTeamRole(ctx, teamID, roleID)
+	if err == nil {
+		w.teamLink(teamRoleSet, teamID, []string{roleID}, true)
+	} else {
+		w.staleTeam(teamID)
+	}
+	return err
+}
+
+func (w snapshotWriter) UnassignTeamRole(ctx context.Context, teamID, roleID string) error {
+	err := w.Writer.UnassignTeamRole(ctx, teamID, roleID)
+	if err == nil {
+		w.teamLink(teamRoleSet, teamID, []string{roleID}, false)
+	} else {
+		w.staleTeam(teamID)
+	}
+	return err
+}
+
+func (w snapshotWriter) DeleteTeam(ctx context.Context, id string) error {
+	err := w.Writer.DeleteTeam(ctx, id)
+	w.s.mu.Lock()
+	if w.s.teams != nil {
+		delete(w.s.teams, lower(id))
 	}
 	w.s.mu.Unlock()
 	return err

@@ -13,11 +13,50 @@ import (
 
 // countingReader is a Web API of one environment that counts what is asked of it one by one.
 type countingReader struct {
-	Reader // nil: a read the test did not expect panics
-	users  []dataverse.SystemUser
-	roles  []dataverse.Role
-	links  []dataverse.UserRoleLink
-	calls  map[string]int
+	Reader    // nil: a read the test did not expect panics
+	users     []dataverse.SystemUser
+	roles     []dataverse.Role
+	links     []dataverse.UserRoleLink
+	teams     []dataverse.Team
+	members   []dataverse.TeamMemberLink
+	teamRoles []dataverse.TeamRoleLink
+	calls     map[string]int
+}
+
+func (r *countingReader) ListTeams(context.Context) ([]dataverse.Team, error) {
+	r.count("ListTeams")
+	return append([]dataverse.Team(nil), r.teams...), nil
+}
+
+func (r *countingReader) ListTeamMemberLinks(context.Context) ([]dataverse.TeamMemberLink, error) {
+	r.count("ListTeamMemberLinks")
+	return append([]dataverse.TeamMemberLink(nil), r.members...), nil
+}
+
+func (r *countingReader) ListTeamRoleLinks(context.Context) ([]dataverse.TeamRoleLink, error) {
+	r.count("ListTeamRoleLinks")
+	return append([]dataverse.TeamRoleLink(nil), r.teamRoles...), nil
+}
+
+func (r *countingReader) TeamByName(_ context.Context, name, bu string) (*dataverse.Team, error) {
+	r.count("TeamByName")
+	for _, t := range r.teams {
+		if t.Name == name && t.BusinessUnitID == bu {
+			return &t, nil
+		}
+	}
+	return nil, &dataverse.Error{StatusCode: 404}
+}
+
+func (r *countingReader) TeamMembers(_ context.Context, teamID string) ([]string, error) {
+	r.count("TeamMembers")
+	out := []string{}
+	for _, l := range r.members {
+		if l.TeamID == teamID {
+			out = append(out, l.UserID)
+		}
+	}
+	return out, nil
 }
 
 func (r *countingReader) count(op string) { r.calls[op]++ }
@@ -97,6 +136,8 @@ const (
 	bobID  = "a0000000-0000-4000-8000-000000000002"
 	roleA  = "c0000000-0000-4000-8000-000000000001"
 	roleB  = "c0000000-0000-4000-8000-000000000002"
+	teamA  = "d0000000-0000-4000-8000-000000000001"
+	teamB  = "d0000000-0000-4000-8000-000000000002"
 )
 
 func environmentOf() *countingReader {
@@ -105,8 +146,11 @@ func environmentOf() *countingReader {
 			{ID: adaID, DomainName: "ada@contoso.com", AzureActiveDirectoryObjectID: adaOID, BusinessUnitID: bu},
 			{ID: bobID, DomainName: "bob@contoso.com", BusinessUnitID: bu},
 		},
-		roles: []dataverse.Role{{ID: roleA, Name: "Seller", BusinessUnitID: bu}, {ID: roleB, Name: "Buyer", BusinessUnitID: bu}},
-		links: []dataverse.UserRoleLink{{UserID: adaID, RoleID: roleA}},
+		roles:     []dataverse.Role{{ID: roleA, Name: "Seller", BusinessUnitID: bu}, {ID: roleB, Name: "Buyer", BusinessUnitID: bu}},
+		links:     []dataverse.UserRoleLink{{UserID: adaID, RoleID: roleA}},
+		teams:     []dataverse.Team{{ID: teamA, Name: "closers", BusinessUnitID: bu}},
+		members:   []dataverse.TeamMemberLink{{TeamID: teamA, UserID: adaID}},
+		teamRoles: []dataverse.TeamRoleLink{{TeamID: teamA, RoleID: roleB}},
 	}
 }
 
@@ -134,12 +178,12 @@ func TestSnapshotAnswersReadsFromOneBulkRead(t *testing.T) {
 			t.Fatalf("RoleByName = %v, %v", role, err)
 		}
 	}
-	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1}
+	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1}
 	if d := cmp.Diff(want, api.calls); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)
 	}
-	if s.Requests != 3 {
-		t.Errorf("Requests = %d, want 3", s.Requests)
+	if s.Requests != 6 {
+		t.Errorf("Requests = %d, want 6", s.Requests)
 	}
 }
 
@@ -194,6 +238,70 @@ func TestSnapshotReadsWhatItCannotKnowAlone(t *testing.T) {
 		t.Errorf("a user the operator wrote (new version and ETag) is read alone once: %d reads", got)
 	}
 }
+
+// Teams, their members and their roles come from the snapshot too; a team created since is read
+// alone and kept; a membership or role written is recorded; a write whose outcome is unknown
+// makes the team's next read go to the Web API.
+func TestSnapshotAnswersTeamReads(t *testing.T) {
+	ctx := context.Background()
+	api := environmentOf()
+	s := &snapshot{}
+	if err := s.refresh(ctx, api, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, w := snapshotReader{Reader: api, s: s}, snapshotWriter{Writer: nopTeamWriter{}, s: s}
+	for i := 0; i < 100; i++ {
+		team, err := r.TeamByName(ctx, "closers", bu)
+		if err != nil || team.ID != teamA {
+			t.Fatalf("TeamByName = %v, %v", team, err)
+		}
+		if m, err := r.TeamMembers(ctx, teamA); err != nil || !cmp.Equal(m, []string{adaID}) {
+			t.Fatalf("TeamMembers = %v, %v", m, err)
+		}
+		if roles, err := r.TeamRoles(ctx, teamA); err != nil || len(roles) != 1 || roles[0].ID != roleB {
+			t.Fatalf("TeamRoles = %v, %v", roles, err)
+		}
+	}
+	api.teams = append(api.teams, dataverse.Team{ID: teamB, Name: "openers", BusinessUnitID: bu})
+	for i := 0; i < 3; i++ {
+		if team, err := r.TeamByName(ctx, "openers", bu); err != nil || team.ID != teamB {
+			t.Fatalf("a team created since: %v, %v", team, err)
+		}
+	}
+	if err := w.AddTeamMembers(ctx, teamA, bobID); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := r.TeamMembers(ctx, teamA); !cmp.Equal(m, []string{adaID, bobID}) {
+		t.Errorf("a member added is recorded: %v", m)
+	}
+	if err := w.UnassignTeamRole(ctx, teamA, roleB); err != nil {
+		t.Fatal(err)
+	}
+	if roles, _ := r.TeamRoles(ctx, teamA); len(roles) != 0 {
+		t.Errorf("a role removed is recorded: %v", roles)
+	}
+	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "TeamByName": 1}
+	if d := cmp.Diff(want, api.calls); d != "" {
+		t.Errorf("requests (-want +got):\n%s", d)
+	}
+	// An answer lost: the team's members are read alone next.
+	lost := snapshotWriter{Writer: nopTeamWriter{err: dataverse.ErrAnswerLost}, s: s}
+	if err := lost.RemoveTeamMembers(ctx, teamA, bobID); err == nil {
+		t.Fatal("the lost answer is the caller's error")
+	}
+	if _, err := r.TeamMembers(ctx, teamA); err != nil || api.calls["TeamMembers"] != 1 {
+		t.Errorf("after a lost answer the members are read alone: %d reads, %v", api.calls["TeamMembers"], err)
+	}
+}
+
+type nopTeamWriter struct {
+	Writer
+	err error
+}
+
+func (w nopTeamWriter) AddTeamMembers(context.Context, string, ...string) error    { return w.err }
+func (w nopTeamWriter) RemoveTeamMembers(context.Context, string, ...string) error { return w.err }
+func (w nopTeamWriter) UnassignTeamRole(context.Context, string, string) error     { return w.err }
 
 func TestSnapshotDue(t *testing.T) {
 	now := time.Now()

@@ -391,7 +391,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		window := time.Since(idleStart)
 		dvLog, grLog := graphLog(log)
 		res.Dataverse.LogTruncated = res.Dataverse.LogTruncated || truncated
-		res.Dataverse.idle(dvLog, len(objs), window, dv.envNames())
+		res.Dataverse.idle(dvLog, len(objs), window)
 		res.Dataverse.IdleObjectUpdates = map[string]int{}
 		for k, w := range watch.track.writeCounts() {
 			if n := w.Updates - watchedBefore[k].Updates; n > 0 {
