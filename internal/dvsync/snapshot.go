@@ -527,7 +527,7 @@ func (w snapshotWriter) teamLink(links func(*snapshot) map[string]map[string]boo
 	}
 }
 
-func members(s *snapshot) map[string]map[string]bool   { return s.teamMembers }
+func members(s *snapshot) map[string]map[string]bool     { return s.teamMembers }
 func teamRoleSet(s *snapshot) map[string]map[string]bool { return s.teamRoles }
 
 func (w snapshotWriter) AddTeamMembers(ctx context.Context, teamID string, userIDs ...string) error {
