@@ -107,6 +107,21 @@ func TestOperations(t *testing.T) {
 	if d := cmp.Diff(byID(want), byID(have)); d != "" {
 		t.Fatalf("privileges after replace (-want +got):\n%s", d)
 	}
+	// The same privileges, read flat from the intersect table (the bulk snapshot's read), the
+	// depth as a bit mask.
+	var flat []dataverse.RolePrivilege
+	for _, l := range must(cl.ListRolePrivilegeLinks(ctx)) {
+		if l.RoleID == roleID {
+			d, ok := l.Depth()
+			if !ok {
+				t.Fatalf("no depth in mask %d", l.DepthMask)
+			}
+			flat = append(flat, dataverse.RolePrivilege{PrivilegeID: l.PrivilegeID, Depth: d})
+		}
+	}
+	if d := cmp.Diff(byID(want), byID(flat)); d != "" {
+		t.Fatalf("roleprivilegescollection (-want +got):\n%s", d)
+	}
 	ok(t, cl.SetRoleInheritance(ctx, roleID, role.ETag, dataverse.InheritanceTeamPrivilegesOnly))
 	if r := must(cl.GetRole(ctx, roleID)); r.IsInherited != dataverse.InheritanceTeamPrivilegesOnly {
 		t.Fatalf("inheritance not set: %+v", r)

@@ -574,3 +574,29 @@ type TeamRoleLink struct {
 func (cl *Client) ListTeamRoleLinks(ctx context.Context) ([]TeamRoleLink, error) {
 	return list[TeamRoleLink](ctx, cl, "ListTeamRoleLinks", cl.query("teamrolescollection", "$select", "teamid,roleid"))
 }
+
+// RolePrivilegeLink is one row of the intersect entity set roleprivilegescollection: a role's
+// privilege and its depth as a bit mask (1 Basic, 2 Local, 4 Deep, 8 Global: the SDK's
+// PrivilegeDepth masks, Microsoft Learn, "PrivilegeDepth Enumeration").
+type RolePrivilegeLink struct {
+	RoleID      string `json:"roleid"`
+	PrivilegeID string `json:"privilegeid"`
+	DepthMask   int    `json:"privilegedepthmask"`
+}
+
+// Depth is the deepest depth the mask holds; false when it holds none.
+func (l RolePrivilegeLink) Depth() (Depth, bool) {
+	for d := DepthGlobal; d >= DepthBasic; d-- {
+		if l.DepthMask&(1<<d) != 0 {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// ListRolePrivilegeLinks reads every role's privileges, flat and paged through the intersect
+// entity set roleprivilegescollection (roleid, privilegeid, privilegedepthmask): one request per
+// 5,000 privileges instead of one RetrieveRolePrivilegesRole per role.
+func (cl *Client) ListRolePrivilegeLinks(ctx context.Context) ([]RolePrivilegeLink, error) {
+	return list[RolePrivilegeLink](ctx, cl, "ListRolePrivilegeLinks", cl.query("roleprivilegescollection", "$select", "roleid,privilegeid,privilegedepthmask"))
+}

@@ -26,6 +26,7 @@ type BulkReader interface {
 	ListTeams(ctx context.Context) ([]dataverse.Team, error)
 	ListTeamMemberLinks(ctx context.Context) ([]dataverse.TeamMemberLink, error)
 	ListTeamRoleLinks(ctx context.Context) ([]dataverse.TeamRoleLink, error)
+	ListRolePrivilegeLinks(ctx context.Context) ([]dataverse.RolePrivilegeLink, error)
 }
 
 var _ BulkReader = (*dataverse.Client)(nil)
@@ -53,6 +54,10 @@ type snapshot struct {
 	teamMembers map[string]map[string]bool
 	teamRoles   map[string]map[string]bool
 	staleTeams  map[string]bool
+	// rolePrivs are each role's privileges (by role id); staleRoles had them written since with
+	// an unknown outcome: read alone next.
+	rolePrivs  map[string][]dataverse.RolePrivilege
+	staleRoles map[string]bool
 	// Requests is how many requests the last read cost.
 	Requests int
 	// takenAt is taken in Unix nanoseconds, for the metrics to read without mu (held while a
@@ -108,6 +113,10 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 	if err != nil {
 		return s.fail(err, now)
 	}
+	privs, err := r.ListRolePrivilegeLinks(ctx)
+	if err != nil {
+		return s.fail(err, now)
+	}
 	s.users, s.byOID, s.byUPN, s.byApp = map[string]*dataverse.SystemUser{}, map[string]string{}, map[string]string{}, map[string]string{}
 	s.links, s.roles, s.stale = map[string]map[string]bool{}, map[string]*dataverse.Role{}, map[string]bool{}
 	s.teams, s.teamMembers, s.teamRoles, s.staleTeams = map[string]*dataverse.Team{}, map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]bool{}
@@ -129,9 +138,21 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 	for _, l := range teamRoles {
 		addLink(s.teamRoles, l.TeamID, l.RoleID)
 	}
+	// Every role read has an entry (none: no privileges); a role found since (created after the
+	// read) has none, so its privileges are read alone.
+	s.rolePrivs, s.staleRoles = map[string][]dataverse.RolePrivilege{}, map[string]bool{}
+	for id := range s.roles {
+		s.rolePrivs[id] = []dataverse.RolePrivilege{}
+	}
+	for _, l := range privs {
+		if d, ok := l.Depth(); ok {
+			id := lower(l.RoleID)
+			s.rolePrivs[id] = append(s.rolePrivs[id], dataverse.RolePrivilege{PrivilegeID: lower(l.PrivilegeID), Depth: d})
+		}
+	}
 	s.taken, s.failed, s.err = now, false, nil
 	s.takenAt.Store(now.UnixNano())
-	s.Requests = pages(len(users)) + pages(len(roles)) + pages(len(links)) + pages(len(teams)) + pages(len(members)) + pages(len(teamRoles))
+	s.Requests = pages(len(users)) + pages(len(roles)) + pages(len(links)) + pages(len(teams)) + pages(len(members)) + pages(len(teamRoles)) + pages(len(privs))
 	return nil
 }
 
@@ -575,6 +596,58 @@ func (w snapshotWriter) DeleteTeam(ctx context.Context, id string) error {
 	w.s.mu.Lock()
 	if w.s.teams != nil {
 		delete(w.s.teams, lower(id))
+	}
+	w.s.mu.Unlock()
+	return err
+}
+
+// --- role privileges ---
+
+// RolePrivileges answers from the privileges read when the role is known and its privileges were
+// not written since with an unknown outcome; else reads them alone (RetrieveRolePrivilegesRole)
+// and keeps them.
+func (r snapshotReader) RolePrivileges(ctx context.Context, roleID string) ([]dataverse.RolePrivilege, error) {
+	id := lower(roleID)
+	r.s.mu.Lock()
+	if known, ok := r.s.rolePrivs[id]; ok && !r.s.failed && !r.s.staleRoles[id] {
+		out := append([]dataverse.RolePrivilege{}, known...)
+		r.s.mu.Unlock()
+		return out, nil
+	}
+	r.s.mu.Unlock()
+	privs, err := r.Reader.RolePrivileges(ctx, roleID)
+	if err == nil {
+		r.s.mu.Lock()
+		if r.s.rolePrivs != nil {
+			r.s.rolePrivs[id] = keptPrivileges(privs)
+			delete(r.s.staleRoles, id)
+		}
+		r.s.mu.Unlock()
+	}
+	return privs, err
+}
+
+// keptPrivileges are privileges as the snapshot keeps them: id and depth only (what compare reads).
+func keptPrivileges(privs []dataverse.RolePrivilege) []dataverse.RolePrivilege {
+	out := make([]dataverse.RolePrivilege, len(privs))
+	for i, p := range privs {
+		out[i] = dataverse.RolePrivilege{PrivilegeID: lower(p.PrivilegeID), Depth: p.Depth}
+	}
+	return out
+}
+
+// ReplacePrivileges records what the role holds after a replacement that succeeded; after a
+// failure (its outcome may be unknown) the role's privileges are read alone next.
+func (w snapshotWriter) ReplacePrivileges(ctx context.Context, roleID string, privs []dataverse.RolePrivilege) error {
+	err := w.Writer.ReplacePrivileges(ctx, roleID, privs)
+	id := lower(roleID)
+	w.s.mu.Lock()
+	if w.s.rolePrivs != nil {
+		if err == nil {
+			w.s.rolePrivs[id] = keptPrivileges(privs)
+		} else {
+			w.s.staleRoles[id] = true
+		}
 	}
 	w.s.mu.Unlock()
 	return err

@@ -20,7 +20,24 @@ type countingReader struct {
 	teams     []dataverse.Team
 	members   []dataverse.TeamMemberLink
 	teamRoles []dataverse.TeamRoleLink
+	privs     map[string][]dataverse.RolePrivilege // by role id
 	calls     map[string]int
+}
+
+func (r *countingReader) ListRolePrivilegeLinks(context.Context) ([]dataverse.RolePrivilegeLink, error) {
+	r.count("ListRolePrivilegeLinks")
+	var out []dataverse.RolePrivilegeLink
+	for role, privs := range r.privs {
+		for _, p := range privs {
+			out = append(out, dataverse.RolePrivilegeLink{RoleID: role, PrivilegeID: p.PrivilegeID, DepthMask: 1 << p.Depth})
+		}
+	}
+	return out, nil
+}
+
+func (r *countingReader) RolePrivileges(_ context.Context, roleID string) ([]dataverse.RolePrivilege, error) {
+	r.count("RolePrivileges")
+	return append([]dataverse.RolePrivilege(nil), r.privs[roleID]...), nil
 }
 
 func (r *countingReader) ListTeams(context.Context) ([]dataverse.Team, error) {
@@ -130,14 +147,16 @@ func (nopWriter) UpdateUser(context.Context, string, string, dataverse.UserPatch
 }
 
 const (
-	bu     = "b0000000-0000-4000-8000-000000000001"
-	adaID  = "a0000000-0000-4000-8000-000000000001"
-	adaOID = "0a000000-0000-4000-8000-000000000001"
-	bobID  = "a0000000-0000-4000-8000-000000000002"
-	roleA  = "c0000000-0000-4000-8000-000000000001"
-	roleB  = "c0000000-0000-4000-8000-000000000002"
-	teamA  = "d0000000-0000-4000-8000-000000000001"
-	teamB  = "d0000000-0000-4000-8000-000000000002"
+	bu       = "b0000000-0000-4000-8000-000000000001"
+	adaID    = "a0000000-0000-4000-8000-000000000001"
+	adaOID   = "0a000000-0000-4000-8000-000000000001"
+	bobID    = "a0000000-0000-4000-8000-000000000002"
+	roleA    = "c0000000-0000-4000-8000-000000000001"
+	roleB    = "c0000000-0000-4000-8000-000000000002"
+	teamA    = "d0000000-0000-4000-8000-000000000001"
+	privRead = "e0000000-0000-4000-8000-000000000001"
+	privDel  = "e0000000-0000-4000-8000-000000000002"
+	teamB    = "d0000000-0000-4000-8000-000000000002"
 )
 
 func environmentOf() *countingReader {
@@ -151,6 +170,7 @@ func environmentOf() *countingReader {
 		teams:     []dataverse.Team{{ID: teamA, Name: "closers", BusinessUnitID: bu}},
 		members:   []dataverse.TeamMemberLink{{TeamID: teamA, UserID: adaID}},
 		teamRoles: []dataverse.TeamRoleLink{{TeamID: teamA, RoleID: roleB}},
+		privs:     map[string][]dataverse.RolePrivilege{roleA: {{PrivilegeID: privRead, Depth: dataverse.DepthGlobal}}},
 	}
 }
 
@@ -178,12 +198,12 @@ func TestSnapshotAnswersReadsFromOneBulkRead(t *testing.T) {
 			t.Fatalf("RoleByName = %v, %v", role, err)
 		}
 	}
-	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1}
+	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "ListRolePrivilegeLinks": 1}
 	if d := cmp.Diff(want, api.calls); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)
 	}
-	if s.Requests != 6 {
-		t.Errorf("Requests = %d, want 6", s.Requests)
+	if s.Requests != 7 {
+		t.Errorf("Requests = %d, want 7", s.Requests)
 	}
 }
 
@@ -280,7 +300,7 @@ func TestSnapshotAnswersTeamReads(t *testing.T) {
 	if roles, _ := r.TeamRoles(ctx, teamA); len(roles) != 0 {
 		t.Errorf("a role removed is recorded: %v", roles)
 	}
-	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "TeamByName": 1}
+	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "ListRolePrivilegeLinks": 1, "TeamByName": 1}
 	if d := cmp.Diff(want, api.calls); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)
 	}
@@ -292,6 +312,54 @@ func TestSnapshotAnswersTeamReads(t *testing.T) {
 	if _, err := r.TeamMembers(ctx, teamA); err != nil || api.calls["TeamMembers"] != 1 {
 		t.Errorf("after a lost answer the members are read alone: %d reads, %v", api.calls["TeamMembers"], err)
 	}
+}
+
+// A role's privileges come from the snapshot (the intersect table's depth mask read as a depth); a
+// role with none is known to have none; a role found since is read alone; a replacement made is
+// recorded, and one whose outcome is unknown makes the next read go to the Web API.
+func TestSnapshotAnswersRolePrivileges(t *testing.T) {
+	ctx := context.Background()
+	api := environmentOf()
+	s := &snapshot{}
+	if err := s.refresh(ctx, api, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := snapshotReader{Reader: api, s: s}
+	for i := 0; i < 50; i++ {
+		if p, err := r.RolePrivileges(ctx, roleA); err != nil || !cmp.Equal(p, []dataverse.RolePrivilege{{PrivilegeID: privRead, Depth: dataverse.DepthGlobal}}) {
+			t.Fatalf("RolePrivileges(A) = %v, %v", p, err)
+		}
+		if p, err := r.RolePrivileges(ctx, roleB); err != nil || len(p) != 0 {
+			t.Fatalf("RolePrivileges(B) = %v, %v", p, err)
+		}
+	}
+	const roleC = "c0000000-0000-4000-8000-000000000003"
+	api.privs[roleC] = []dataverse.RolePrivilege{{PrivilegeID: privRead, Depth: dataverse.DepthBasic}}
+	if p, _ := r.RolePrivileges(ctx, roleC); len(p) != 1 || api.calls["RolePrivileges"] != 1 {
+		t.Fatalf("a role created since is read alone: %v, %d reads", p, api.calls["RolePrivileges"])
+	}
+	w := snapshotWriter{Writer: privWriter{}, s: s}
+	next := []dataverse.RolePrivilege{{PrivilegeID: privDel, Depth: dataverse.DepthLocal, BusinessUnitID: bu}}
+	if err := w.ReplacePrivileges(ctx, roleA, next); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.RolePrivileges(ctx, roleA); !cmp.Equal(p, []dataverse.RolePrivilege{{PrivilegeID: privDel, Depth: dataverse.DepthLocal}}) || api.calls["RolePrivileges"] != 1 {
+		t.Fatalf("a replacement made is recorded: %v, %d reads", p, api.calls["RolePrivileges"])
+	}
+	lost := snapshotWriter{Writer: privWriter{err: dataverse.ErrAnswerLost}, s: s}
+	_ = lost.ReplacePrivileges(ctx, roleA, next)
+	if _, err := r.RolePrivileges(ctx, roleA); err != nil || api.calls["RolePrivileges"] != 2 {
+		t.Fatalf("after a lost answer the privileges are read alone: %d reads, %v", api.calls["RolePrivileges"], err)
+	}
+}
+
+type privWriter struct {
+	Writer
+	err error
+}
+
+func (w privWriter) ReplacePrivileges(context.Context, string, []dataverse.RolePrivilege) error {
+	return w.err
 }
 
 type nopTeamWriter struct {

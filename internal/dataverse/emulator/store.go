@@ -222,6 +222,7 @@ var intersectKeys = map[string]string{
 	"systemuserrolescollection": "systemuserroleid",
 	"teammemberships":           "teammembershipid",
 	"teamrolescollection":       "teamroleid",
+	"roleprivilegescollection":  "roleprivilegeid",
 }
 
 // intersectRows are the rows of an intersect table named by set (false: set is not one). A row's
@@ -236,6 +237,17 @@ func (env *environment) intersectRows(set string) ([]record, bool) {
 		assoc, left, right = env.teamMembers, "teamid", "systemuserid"
 	case "teamrolescollection":
 		assoc, left, right = env.teamRoles, "teamid", "roleid"
+	case "roleprivilegescollection":
+		// roleid, privilegeid and the depth as a bit mask (1 Basic, 2 Local, 4 Deep, 8 Global:
+		// the SDK's PrivilegeDepth masks, as the intersect table roleprivileges stores it).
+		rows := []record{}
+		for role, privs := range env.rolePrivs {
+			for priv, depth := range privs {
+				rows = append(rows, record{"roleprivilegeid": nameGUID(set + "/" + role + "/" + priv), "roleid": role, "privilegeid": priv,
+					"privilegedepthmask": 1 << depth, "versionnumber": env.version})
+			}
+		}
+		return rows, true
 	default:
 		return nil, false
 	}
