@@ -417,8 +417,12 @@ var _ = Describe("Sync target: drift, slots, deletion, Entra ID and failures", f
 			return emulator.Fault{Environment: dv, Status: 429, Code: "0x80072322", Count: n, RetryAfter: after,
 				Message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}
 		}
-		// The environment's first call meets more 429s than the client retries: Synced Throttled.
-		emu.AddFault(throttled(6, 1))
+		// The environment's own read of its units meets more 429s than the client retries: Synced
+		// Throttled. (Any method and path would do, but then whichever of its objects' reads comes
+		// first meets them, and the Environment's Throttled may last less than a reconcile.)
+		first := throttled(6, 1)
+		first.Method, first.PathContains = "GET", "businessunits"
+		emu.AddFault(first)
 		// Creates whose answer is lost: done in Dataverse, unknown to the operator.
 		for _, set := range []string{"businessunits", "roles", "systemusers", "teams"} {
 			emu.AddFault(emulator.Fault{Environment: dv, Method: "POST", PathContains: set, DropAfter: true})

@@ -179,7 +179,10 @@ var _ = Describe("Reliability of the sync target", func() {
 		emu, base, caFile := serveEmulator(emulator.Config{Environments: []emulator.EnvironmentConfig{{Name: "contoso"}}, Latency: 15 * time.Millisecond})
 		GinkgoT().Setenv("SSL_CERT_FILE", caFile)
 		GinkgoT().Setenv("AZURE_AUTHORITY_HOST", base+"/")
-		args := []string{"--power-platform-api-url=" + base}
+		ns := newNamespace(ctx)
+		// Only this spec's namespace: the other specs' environments point at emulators that are
+		// gone, and their retries would hold the workers this spec measures.
+		args := []string{"--power-platform-api-url=" + base, "--watch-namespaces=" + ns}
 
 		// A create is made at once and its answer held for seconds, so the kill below lands after
 		// creates whose answers (and so status writes) have not come yet, every time — whatever
@@ -188,7 +191,6 @@ var _ = Describe("Reliability of the sync target", func() {
 			emu.AddFault(emulator.Fault{Environment: "contoso", Method: "POST", PathContains: set, After: true, Latency: 3 * time.Second, Count: 50})
 		}
 
-		ns := newNamespace(ctx)
 		mgr, err := localcluster.StartManager(binary, cluster.Kubeconfig, filepath.Join(workDir, "dv-killed.log"), args...)
 		Expect(err).NotTo(HaveOccurred())
 		for _, o := range dataverseFleet(ns, base+"/env/contoso", emu.EnvironmentID("contoso")) {
