@@ -72,6 +72,11 @@ type DesiredEntraPerson struct {
 	// its seat (LI1) and, NonInteractive, its slot (AM6)); otherwise what spec.securityGroups
 	// declares, compared for EntraDrift.
 	InSecurityGroup bool
+	// Undecided: the operator manages the membership and the Environment has yet to allocate
+	// the person's seat or slot (AwaitingAllocation), so InSecurityGroup is not a decision yet
+	// and nothing is written to Entra ID for the person: a member removed now would be added
+	// back once the ledger grants, and a person not yet a member added too early.
+	Undecided bool
 	// SignInBlocked is spec.signInBlocked, compared with Entra ID's accountEnabled (never written).
 	SignInBlocked bool
 	// License is spec.license; LicenseWaits: its seat is not held yet, so it is not assigned.

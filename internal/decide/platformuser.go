@@ -220,6 +220,7 @@ func desiredEntra(u *v1alpha1.PlatformUser, env *v1alpha1.Environment, d enablem
 	}
 	if env.Spec.Entra.Lists(v1alpha1.EntraSecurityGroupMembership) {
 		out.InSecurityGroup = u.Spec.Enabled && !u.Spec.Stub && holds(d.Licensed) && holds(d.Slot)
+		out.Undecided = u.Spec.Enabled && !u.Spec.Stub && (d.Licensed.Pending || d.Slot.Pending)
 	} else {
 		out.InSecurityGroup = slices.Contains(u.Spec.SecurityGroups, env.Spec.SecurityGroup)
 	}

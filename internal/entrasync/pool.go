@@ -331,7 +331,7 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 		changes, overruled = p.arbitrate(spec, person, owner, ps, e.snap, changes, &facts)
 		refused = slices.Clone(facts.Problems[n:])
 	}
-	cl, snap := e.client, e.snap
+	cl := e.client
 	e.mu.Unlock()
 
 	pr := PersonResult{Person: person, Facts: facts}
@@ -355,8 +355,13 @@ func (p *Pool) SyncPerson(ctx context.Context, spec Spec, person Person, owner s
 		}
 		pr.Wrote = append(pr.Wrote, c)
 		e.mu.Lock()
-		if e.snap == snap {
-			snap.record(c)
+		// Recorded in the snapshot that is current now, not only the one the change was decided
+		// on: another reconcile may have observed while this write was in flight, and a member
+		// list read before the write landed lacks it, so the person's next reconcile would send
+		// it again (the small Entra bench's 12 and 13 writes for 11). Recording is idempotent,
+		// so a snapshot read after the write landed loses nothing.
+		if e.snap != nil {
+			e.snap.record(c)
 		}
 		e.mu.Unlock()
 		p.recordElsewhere(spec.Key, c)

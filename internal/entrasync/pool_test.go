@@ -37,6 +37,8 @@ type fakeGraph struct {
 	failReads error
 	// lose: the next write of that operation is made and its answer lost (ErrAnswerLost).
 	lose map[string]bool
+	// inFlight, when set, runs once as a write is sent, before it lands.
+	inFlight func()
 }
 
 type fakeGroup struct {
@@ -180,6 +182,10 @@ func (f *fakeGraph) answer(op string) error {
 }
 
 func (f *fakeGraph) AddMember(_ context.Context, groupID, userID string) error {
+	if hook := f.inFlight; hook != nil {
+		f.inFlight = nil
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes = append(f.writes, "AddMember "+groupID+" "+userID)
@@ -843,5 +849,39 @@ func TestPoolWritesKeepTheSnapshot(t *testing.T) {
 	}
 	if len(f.sentWrites()) != 3 {
 		t.Errorf("writes: %v", f.sentWrites())
+	}
+}
+
+// A write in flight while another reconcile observes: the new snapshot was read before the write
+// landed, so the write is recorded into it, and the person's next reconcile sends nothing again
+// (the small Entra bench's 13 and 15 writes for 11 before this).
+func TestPoolWriteInFlightDuringObservationIsKept(t *testing.T) {
+	ctx := context.Background()
+	f := adaTenant()
+	p := poolOf(f)
+	spec := specOf("team-a/prod", poolT0)
+	ada := adaAs(true)
+	observeNow(t, p, spec, ada, listOf(ada), poolT0)
+	n := f.requests()
+	f.inFlight = func() {
+		// Another person's reconcile, an interval later: the snapshot is due, and read anew.
+		if ps := observeNow(t, p, spec, ada, listOf(ada), poolT0.Add(interval)); ps.InSecurityGroup {
+			t.Fatalf("the fake landed the write before it was sent: %+v", ps)
+		}
+	}
+	pr, _ := p.SyncPerson(ctx, spec, ada, "team-a/ada")
+	if diff := cmp.Diff([]string{"AddMember " + sgID + adaID}, ops(pr.Wrote)); diff != "" || pr.Err != nil {
+		t.Fatalf("wrote (-want +got):\n%s; %v", diff, pr.Err)
+	}
+	if f.requests() == n {
+		t.Fatal("no observation was made while the write was in flight: the test tests nothing")
+	}
+	for i := 0; i < 2; i++ {
+		if pr, _ = p.SyncPerson(ctx, spec, ada, "team-a/ada"); len(pr.Wrote)+len(pr.Pending) > 0 || pr.Err != nil {
+			t.Errorf("reconcile %d after the write: %+v", i+1, pr)
+		}
+	}
+	if diff := cmp.Diff([]string{"AddMember " + sgID + " " + adaID}, f.sentWrites()); diff != "" {
+		t.Errorf("writes sent (-want +got):\n%s", diff)
 	}
 }
