@@ -600,3 +600,21 @@ func (l RolePrivilegeLink) Depth() (Depth, bool) {
 func (cl *Client) ListRolePrivilegeLinks(ctx context.Context) ([]RolePrivilegeLink, error) {
 	return list[RolePrivilegeLink](ctx, cl, "ListRolePrivilegeLinks", cl.query("roleprivilegescollection", "$select", "roleid,privilegeid,privilegedepthmask"))
 }
+
+// ListPrivileges reads the environment's whole privilege catalogue (privileges: id, name, access
+// right), paged: manager export turns a role's privilege ids back into tables and names with it.
+func (cl *Client) ListPrivileges(ctx context.Context) ([]Privilege, error) {
+	return list[Privilege](ctx, cl, "ListPrivileges", cl.query("privileges", "$select", privilegeSelect))
+}
+
+// PrivilegeTable is one row of privilegeobjecttypecodes: the table (objecttypecode, its logical
+// name) a privilege is on. Named privileges (prvExportToExcel, …) have no row with a table.
+type PrivilegeTable struct {
+	PrivilegeID string `json:"_privilegeid_value"`
+	Table       string `json:"objecttypecode"`
+}
+
+// ListPrivilegeTables reads which table every table privilege is on, paged.
+func (cl *Client) ListPrivilegeTables(ctx context.Context) ([]PrivilegeTable, error) {
+	return list[PrivilegeTable](ctx, cl, "ListPrivilegeTables", cl.query("privilegeobjecttypecodes", "$select", "_privilegeid_value,objecttypecode"))
+}

@@ -295,6 +295,11 @@ func (b *builder) roles() {
 			b.unexpressed("SecurityRole", name, fmt.Sprintf("privilege %s is on a table the privilege catalogue does not know: not exported, so under Manage the operator would remove it from the role", u))
 			b.comment("SecurityRole", name, "not exported: "+u+" (a table the catalogue does not know)")
 		}
+		if r.Managed {
+			b.comment("SecurityRole", name, "a role a solution ships (ismanaged), exported because someone holds it")
+			b.pendingBuiltIn(r.ID, role)
+			continue
+		}
 		b.out.SecurityRoles = append(b.out.SecurityRoles, role)
 	}
 	// A copy in a child unit is its root role to a holder (the sync finds it by name there).
@@ -313,7 +318,8 @@ func (b *builder) roles() {
 	}
 }
 
-// pendingBuiltIn keeps a built-in role object to export once a principal holds it.
+// pendingBuiltIn keeps a role object (a built-in or a solution's role) to export once a
+// principal holds it.
 func (b *builder) pendingBuiltIn(id string, role v1alpha1.SecurityRole) {
 	if b.pending == nil {
 		b.pending = map[string]v1alpha1.SecurityRole{}
@@ -426,4 +432,27 @@ func sortedUnique(in []string) []string {
 		}
 	}
 	return out[:j]
+}
+
+// Text is the summary as printed on stderr (or stdout with --dry-run): counts, then every note.
+func (s *Summary) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "export: %d Environment, %d SecurityRoles, %d PlatformUsers, %d ApplicationUsers, %d Teams\n",
+		s.Environments, s.SecurityRoles, s.PlatformUsers, s.ApplicationUsers, s.Teams)
+	for _, g := range []struct {
+		title string
+		notes []Note
+	}{{"skipped", s.Skipped}, {"not expressible as it is", s.Unexpressed}, {"renamed", s.Renamed}} {
+		if len(g.notes) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s (%d):\n", g.title, len(g.notes))
+		for _, n := range g.notes {
+			b.WriteString("  - " + n.String() + "\n")
+		}
+	}
+	if s.LicensesUnknown > 0 {
+		fmt.Fprintf(&b, "%d licensed people have no spec.license: their SKU is unknown without Entra ID (--entra=false)\n", s.LicensesUnknown)
+	}
+	return b.String()
 }

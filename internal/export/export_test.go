@@ -69,6 +69,10 @@ func fixture() Source {
 			{ID: "r3", Name: "Sales  Rep!", UnitID: "u4", Inherited: true,
 				Tables: []TablePrivileges{{Table: "incident", Privileges: v1alpha1.TablePrivileges{Read: v1alpha1.AccessOrganization}}}},
 			{ID: "r4", Name: "Marketing Role", UnitID: "u3", Inherited: true},
+			{ID: "r-del", Name: "Delegate", UnitID: "u0", Managed: true, Inherited: true,
+				Tables: []TablePrivileges{{Table: "sharepointdata", Privileges: v1alpha1.TablePrivileges{Read: v1alpha1.AccessOrganization}}}},
+			{ID: "r-csa", Name: "Customer Service App Access", UnitID: "u0", Managed: true, Inherited: true,
+				Tables: []TablePrivileges{{Table: "incident", Privileges: v1alpha1.TablePrivileges{Read: v1alpha1.AccessOrganization}}}},
 		},
 		Users: []User{
 			{ID: "p-system", FullName: "SYSTEM", AccessMode: v1alpha1.AccessModeReadWrite, UnitID: "u0"},
@@ -83,7 +87,7 @@ func fixture() Source {
 				AccessMode: v1alpha1.AccessModeReadWrite, UnitID: "u1", RoleIDs: []string{"r1-sales", "r2"}, Licensed: true,
 				Licenses: []string{"POWERAPPS_PER_USER", dyn}, Groups: []string{salesGroup, securityGroup}},
 			{ID: "p-carol", UserName: "carol@contoso.com", FullName: "Carol Admin", EntraObjectID: "e0a1b2c3-0000-4000-8000-000000000003",
-				AccessMode: v1alpha1.AccessModeAdministrative, UnitID: "u0", RoleIDs: []string{"r-sa"}, Groups: []string{securityGroup}},
+				AccessMode: v1alpha1.AccessModeAdministrative, UnitID: "u0", RoleIDs: []string{"r-sa", "r-csa"}, Groups: []string{securityGroup}},
 			{ID: "p-dan", UserName: "dan@contoso.com", FullName: "Dan (sync job)", EntraObjectID: "e0a1b2c3-0000-4000-8000-000000000004",
 				AccessMode: v1alpha1.AccessModeNonInteractive, UnitID: "u2", RoleIDs: []string{"r-sc", "r2-emea"}, Groups: []string{securityGroup}},
 			{ID: "p-erin", UserName: "erin@contoso.com", FullName: "Erin Left", EntraObjectID: "e0a1b2c3-0000-4000-8000-000000000005",
@@ -230,10 +234,10 @@ func TestOutputIsAdmittedAndPlansClean(t *testing.T) {
 	if diff := cmp.Diff([]string{"Environment/contoso-sales: AwaitingAllocation", "PlatformUser/dan-sync-job: AwaitingAllocation"}, other); diff != "" {
 		t.Errorf("neither Ready nor Stalled (-want +got):\n%s", diff)
 	}
-	// The Environment, 4 exported roles and the Environment's 3 built-ins, 8 people, 1
+	// The Environment, 5 exported roles and the Environment's 3 built-ins, 8 people, 1
 	// application user, 3 teams.
-	if got := rep.Summary; got.Objects != 20 || got.Ready != 18 {
-		t.Errorf("plan: %+v, want 20 objects, 18 Ready", got)
+	if got := rep.Summary; got.Objects != 21 || got.Ready != 19 {
+		t.Errorf("plan: %+v, want 21 objects, 19 Ready", got)
 	}
 }
 
@@ -247,7 +251,7 @@ func TestRolePrivilegesRoundTrip(t *testing.T) {
 		byName[r.Spec.RoleName+"/"+r.Spec.BusinessUnit] = r
 	}
 	for _, r := range src.Roles {
-		if r.BuiltIn != "" || (r.ParentRootRoleID != "" && r.ParentRootRoleID != r.ID) || r.UnitID == "u3" {
+		if r.BuiltIn != "" || (r.ParentRootRoleID != "" && r.ParentRootRoleID != r.ID) || r.UnitID == "u3" || r.ID == "r-del" {
 			continue
 		}
 		unit := map[string]string{"u0": "", "u1": "sales", "u4": "service"}[r.UnitID]
@@ -375,7 +379,7 @@ func TestSkippedAndUnexpressed(t *testing.T) {
 	if diff := cmp.Diff([]string{"alice-smith", "alice-smith-2", "bob-jones", "carol-admin", "dan-sync-job", "erin-left", "frank-imported", "ivan"}, people); diff != "" {
 		t.Errorf("people (-want +got):\n%s", diff)
 	}
-	if sum.PlatformUsers != 8 || sum.ApplicationUsers != 1 || sum.Teams != 3 || sum.SecurityRoles != 4 {
+	if sum.PlatformUsers != 8 || sum.ApplicationUsers != 1 || sum.Teams != 3 || sum.SecurityRoles != 5 {
 		t.Errorf("counts: %+v", sum)
 	}
 }

@@ -52,6 +52,9 @@ type Role struct {
 	ParentRootRoleID string
 	// BuiltIn is the product role it is ("" for a custom role).
 	BuiltIn v1alpha1.BuiltInRole
+	// Managed marks a role a solution ships (ismanaged) that is not one of the built-ins: it is
+	// exported only when someone holds it.
+	Managed bool
 	// Inherited is isinherited: true is DirectUserBasicAndTeam, false TeamPrivilegesOnly.
 	Inherited bool
 	// Tables are the record-level privileges per table logical name.

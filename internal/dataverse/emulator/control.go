@@ -197,6 +197,8 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		if decode(&f) {
 			reply(nil, e.Patch(parts[1], parts[2], parts[3], f))
 		}
+	case len(parts) == 5 && parts[0] == "environments" && parts[2] == "systemusers" && parts[4] == "system-administrator" && r.Method == http.MethodPost:
+		reply(nil, e.GrantSystemAdministrator(parts[1], parts[3]))
 	case len(parts) == 5 && parts[0] == "environments" && parts[2] == "roles" && parts[4] == "privileges" && r.Method == http.MethodPut:
 		var privs map[string]string
 		if decode(&privs) {
@@ -463,6 +465,35 @@ func (e *Emulator) Patch(envName, set, id string, fields map[string]any) error {
 	}
 	env.put(set, next, e.cfg.Now())
 	return nil
+}
+
+// GrantSystemAdministrator assigns a person the System Administrator role of its business unit,
+// as the service does itself for a Global or Service administrator of the tenant (docs/design.md,
+// AM9: "it automatically assigns the user the System Administrator security role"). The emulator
+// knows no directory roles, so a test or the demo says who is one.
+func (e *Emulator) GrantSystemAdministrator(envName, userID string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env, err := e.env(envName)
+	if err != nil {
+		return err
+	}
+	id := strings.ToLower(userID)
+	user := env.sets["systemusers"][id]
+	if user == nil {
+		return envErr("no systemusers " + userID)
+	}
+	for rid, r := range env.sets["roles"] {
+		if r.str("name") == "System Administrator" && r.str("_businessunitid_value") == user.str("_businessunitid_value") {
+			if env.userRoles[id] == nil {
+				env.userRoles[id] = map[string]bool{}
+			}
+			env.userRoles[id][rid] = true
+			env.nextVersion()
+			return nil
+		}
+	}
+	return envErr("no System Administrator role in the business unit of " + userID)
 }
 
 // SetRolePrivileges replaces a role's privileges behind the operator's back: privilege name to
