@@ -35,7 +35,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	var timeout time.Duration
 	fs.StringVar(&ro.URL, "url", "", "URL of the environment, e.g. https://contoso.crm4.dynamics.com (required).")
 	fs.StringVar(&ro.EnvironmentID, "environment-id", "", "Power Platform environment id, written to spec.dataverse.environmentId (addUser needs it under Manage).")
-	fs.StringVar(&ro.SecurityGroup, "security-group", "", "The environment's Entra security group, an object id or a display name: written to spec.securityGroup, and its direct members to the people's spec.securityGroups.")
+	fs.StringVar(&ro.SecurityGroup, "security-group", "", "The environment's Entra security group, an object id or a display name (default: the one the admin API reports for --environment-id): written to spec.securityGroup, and its direct members to the people's spec.securityGroups.")
 	fs.StringVar(&opt.Namespace, "namespace", "", "Namespace the objects are to live in (required).")
 	fs.StringVar(&opt.Namespace, "n", "", "Same as --namespace.")
 	fs.StringVar(&opt.Name, "name", "", "Name of the Environment object (required).")
@@ -101,6 +101,12 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "export: --url %s: %v\n", ro.URL, err)
 		return 2
+	}
+	if ro.EnvironmentID != "" && ro.SecurityGroup == "" {
+		if ro.Admin, err = conn.Admin(cred); err != nil {
+			fmt.Fprintf(stderr, "export: %v\n", err)
+			return 2
+		}
 	}
 	var g export.Graph
 	if entra {

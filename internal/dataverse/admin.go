@@ -47,3 +47,29 @@ func (a *AdminClient) AddUser(ctx context.Context, environmentID, objectID strin
 	u := a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + "/addUser?api-version=2023-06-01"
 	return a.t.Do(ctx, &webapi.Call{Op: "AddUser", Method: http.MethodPost, URL: u, Body: map[string]string{"objectId": objectID}})
 }
+
+// SecurityGroup is the Entra security group that gates the environment, as the admin API reports
+// it in properties.linkedEnvironmentMetadata.securityGroupId of GET
+// …/scopes/admin/environments/{id} (Microsoft's Terraform provider for Power Platform reads the
+// same field); "" when it has none (absent, empty or the zero GUID).
+func (a *AdminClient) SecurityGroup(ctx context.Context, environmentID string) (string, error) {
+	if environmentID == "" || strings.ContainsAny(environmentID, "/?#") {
+		return "", fmt.Errorf("dataverse SecurityGroup: bad environment id %q", environmentID)
+	}
+	var env struct {
+		Properties struct {
+			LinkedEnvironmentMetadata struct {
+				SecurityGroupID string `json:"securityGroupId"`
+			} `json:"linkedEnvironmentMetadata"`
+		} `json:"properties"`
+	}
+	u := a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + "?api-version=2021-04-01"
+	if err := a.t.Do(ctx, &webapi.Call{Op: "GetEnvironment", Method: http.MethodGet, URL: u, Idempotent: true, Out: &env}); err != nil {
+		return "", err
+	}
+	id := strings.ToLower(env.Properties.LinkedEnvironmentMetadata.SecurityGroupID)
+	if id == "00000000-0000-0000-0000-000000000000" {
+		id = ""
+	}
+	return id, nil
+}

@@ -42,11 +42,18 @@ type Graph interface {
 	SubscribedSkus(ctx context.Context) ([]graph.SubscribedSku, error)
 }
 
+// Admin is what the export asks the Power Platform admin API (*dataverse.AdminClient).
+type Admin interface {
+	SecurityGroup(ctx context.Context, environmentID string) (string, error)
+}
+
 // ReadOptions say which environment to read.
 type ReadOptions struct {
 	URL, EnvironmentID string
-	// SecurityGroup is the environment's security group, an object id or a display name; "": none.
+	// SecurityGroup is the environment's security group, an object id or a display name; "":
+	// the one the admin API reports for EnvironmentID (Admin), else none.
 	SecurityGroup string
+	Admin         Admin
 	// Progress gets a line per table read (nil: none).
 	Progress io.Writer
 	Now      func() time.Time
@@ -62,6 +69,18 @@ func Read(ctx context.Context, dv Dataverse, g Graph, o ReadOptions) (Source, er
 	progress := func(format string, a ...any) {
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, "export: "+format+"\n", a...)
+		}
+	}
+	if o.SecurityGroup == "" && o.Admin != nil && o.EnvironmentID != "" {
+		sg, err := o.Admin.SecurityGroup(ctx, o.EnvironmentID)
+		if err != nil {
+			return src, fmt.Errorf("the admin API's environment %s (its security group): %w", o.EnvironmentID, err)
+		}
+		o.SecurityGroup = sg
+		if sg == "" {
+			progress("the admin API reports no security group for environment %s", o.EnvironmentID)
+		} else {
+			progress("the admin API reports security group %s", sg)
 		}
 	}
 	who, err := dv.WhoAmI(ctx)

@@ -70,7 +70,7 @@ var _ = Describe("manager export: adopting an existing environment, out of proce
 	runExport := func(args ...string) (*bytes.Buffer, *bytes.Buffer, error) {
 		cmd := exec.CommandContext(suiteCtx, managerBin, append([]string{"export",
 			"--url", emu.Info.EnvironmentURL(localcluster.DataverseSamplesEnvironment), "--environment-id", envID,
-			"--security-group", sgID, "-n", dst, "--name", environmentName,
+			"-n", dst, "--name", environmentName,
 			"--power-platform-api-url=" + emu.Info.PowerPlatformAPIURL, "--graph-url=" + emu.Info.GraphURL}, args...)...)
 		cmd.Env = append(os.Environ(), emu.Info.ManagerEnv()...)
 		cmd.Env = append(cmd.Env, "AZURE_TENANT_ID="+tenantID, "AZURE_CLIENT_ID="+emu.Info.OperatorClientID, "AZURE_CLIENT_SECRET="+clientSecret)
@@ -124,6 +124,7 @@ var _ = Describe("manager export: adopting an existing environment, out of proce
 		Expect(stdout.String()).To(BeEmpty(), "the summary goes to stderr; stdout is for --dry-run")
 		fmt.Fprintf(GinkgoWriter, "manager export:\n%s\n", stderr.String())
 		Expect(stderr.String()).To(ContainSubstring("the application user this export signs in as"))
+		Expect(stderr.String()).To(ContainSubstring("the admin API reports security group " + sgID))
 		Expect(stderr.String()).To(MatchRegexp(`requests: dataverse \d+, graph \d+`))
 		for _, f := range []string{"environment.yaml", "securityroles.yaml", "platformusers.yaml", "applicationusers.yaml", "teams.yaml", "kustomization.yaml"} {
 			Expect(filepath.Join(outDir, f)).To(BeAnExistingFile())

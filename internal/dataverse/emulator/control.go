@@ -94,17 +94,35 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // --- Power Platform admin API ---
 
-// serveAdminAPI: POST …/environments/{id}/addUser?api-version=… {"objectId"} answers 200 at once;
+// serveAdminAPI: GET …/environments/{id}?api-version=… (the environment and its security group);
+// POST …/environments/{id}/addUser?api-version=… {"objectId"} answers 200 at once;
 // the user appears in systemusers after EntraSyncDelay (the environment's, else the Config's), however
 // often addUser is asked again meanwhile (docs/design.md, "Sync target": interactive users
 // arrive from Entra ID after a delay).
 func (e *Emulator) serveAdminAPI(w http.ResponseWriter, r *http.Request, env *environment, rest string) {
-	if rest != "addUser" || r.Method != http.MethodPost {
-		writeError(w, http.StatusNotFound, "", "the emulator serves only POST addUser of the admin API")
-		return
-	}
 	if r.URL.Query().Get("api-version") == "" {
 		writeError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter is required.")
+		return
+	}
+	if rest == "" && r.Method == http.MethodGet {
+		// GET …/scopes/admin/environments/{id}: the environment, with the security group that
+		// gates it in properties.linkedEnvironmentMetadata.securityGroupId (absent when none; the
+		// shape Microsoft's Terraform provider and admin scripts read).
+		e.mu.Lock()
+		meta := map[string]any{"instanceUrl": "/env/" + env.name}
+		if env.securityGroup != "" {
+			meta["securityGroupId"] = env.securityGroup
+		}
+		e.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{
+			"id":   "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + env.envID,
+			"name": env.envID, "type": "Microsoft.BusinessAppPlatform/scopes/environments",
+			"properties": map[string]any{"displayName": env.orgName, "linkedEnvironmentMetadata": meta},
+		})
+		return
+	}
+	if rest != "addUser" || r.Method != http.MethodPost {
+		writeError(w, http.StatusNotFound, "", "the emulator serves only GET of an environment and POST addUser of the admin API")
 		return
 	}
 	var body struct {
