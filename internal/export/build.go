@@ -269,6 +269,11 @@ func (b *builder) roles() {
 			b.unexpressed("SecurityRole", r.Name, "its business unit is not in the exported tree (listed): the role is not exported, and its holders keep it only in Dataverse")
 			continue
 		}
+		if n := strings.TrimSpace(r.Name); n != r.Name || len(n) == 0 || len(n) > 100 {
+			b.roleWhy[r.ID] = "its name is not one spec.roleName takes"
+			b.unexpressed("SecurityRole", r.Name, "its name has leading or trailing spaces or is longer than 100 characters, which spec.roleName refuses and the operator matches roles by name: rename it in Dataverse")
+			continue
+		}
 		own = append(own, r)
 		cs = append(cs, candidate{base: kubeName(r.Name, "role"), key: r.ID, display: r.Name})
 	}

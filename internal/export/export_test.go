@@ -69,6 +69,7 @@ func fixture() Source {
 			{ID: "r3", Name: "Sales  Rep!", UnitID: "u4", Inherited: true,
 				Tables: []TablePrivileges{{Table: "incident", Privileges: v1alpha1.TablePrivileges{Read: v1alpha1.AccessOrganization}}}},
 			{ID: "r4", Name: "Marketing Role", UnitID: "u3", Inherited: true},
+			{ID: "r5", Name: "Padded Role ", UnitID: "u0", Inherited: true},
 			{ID: "r-del", Name: "Delegate", UnitID: "u0", Managed: true, Inherited: true,
 				Tables: []TablePrivileges{{Table: "sharepointdata", Privileges: v1alpha1.TablePrivileges{Read: v1alpha1.AccessOrganization}}}},
 			{ID: "r-csa", Name: "Customer Service App Access", UnitID: "u0", Managed: true, Inherited: true,
@@ -95,6 +96,8 @@ func fixture() Source {
 			{ID: "p-frank", UserName: "frank@contoso.com", FullName: "Frank Imported", AccessMode: v1alpha1.AccessModeReadWrite,
 				UnitID: "u0", Disabled: true, Stub: true, RoleIDs: []string{"r-sp"}},
 			{ID: "p-grace", UserName: "grace@contoso.com", FullName: "Grace Support", AccessModeName: "Support user", UnitID: "u0"},
+			{ID: "p-kim", UserName: "kim_fabrikam.com#EXT#@contoso.onmicrosoft.com", FullName: "Kim Guest", EntraObjectID: "e0a1b2c3-0000-4000-8000-000000000007",
+				AccessMode: v1alpha1.AccessModeReadWrite, UnitID: "u0", RoleIDs: []string{"r-bu"}},
 			{ID: "p-heidi", UserName: "heidi@contoso.com", FullName: "Heidi Marketing", AccessMode: v1alpha1.AccessModeReadWrite, UnitID: "u3"},
 			{ID: "p-ivan", UserName: "ivan@contoso.com", FullName: "Ivan", EntraObjectID: "e0a1b2c3-0000-4000-8000-000000000006",
 				AccessMode: v1alpha1.AccessModeReadWrite, UnitID: "u0", RoleIDs: []string{"r-bu", "r4"}, Licensed: true,
@@ -251,7 +254,7 @@ func TestRolePrivilegesRoundTrip(t *testing.T) {
 		byName[r.Spec.RoleName+"/"+r.Spec.BusinessUnit] = r
 	}
 	for _, r := range src.Roles {
-		if r.BuiltIn != "" || (r.ParentRootRoleID != "" && r.ParentRootRoleID != r.ID) || r.UnitID == "u3" || r.ID == "r-del" {
+		if r.BuiltIn != "" || (r.ParentRootRoleID != "" && r.ParentRootRoleID != r.ID) || r.UnitID == "u3" || r.ID == "r-del" || r.ID == "r5" {
 			continue
 		}
 		unit := map[string]string{"u0": "", "u1": "sales", "u4": "service"}[r.UnitID]
@@ -365,7 +368,9 @@ func TestSkippedAndUnexpressed(t *testing.T) {
 		"PlatformUser grace@contoso.com",
 		"PlatformUser heidi@contoso.com",
 		"PlatformUser ivan",
+		"PlatformUser kim_fabrikam.com#EXT#@contoso.onmicrosoft.com",
 		"SecurityRole Marketing Role",
+		"SecurityRole Padded Role ",
 		"SecurityRole Salesperson",
 		"SecurityRole sales-rep",
 		"Team account-reviewers",

@@ -2,11 +2,15 @@ package export
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
 	v1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 )
+
+// userNamePattern is spec.userName's (api/v1alpha1/platformuser_types.go).
+var userNamePattern = regexp.MustCompile(`^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
 
 // users exports the people: skipping the service's own, listing the access modes the API has no
 // PlatformUser for and the people in units outside the tree.
@@ -22,6 +26,11 @@ func (b *builder) users() {
 			continue
 		case u.AccessMode == "":
 			b.unexpressed("PlatformUser", displayOf(u), fmt.Sprintf("access mode %s has no PlatformUser: not exported (the operator leaves the person alone)", u.AccessModeName))
+			continue
+		case !userNamePattern.MatchString(u.UserName):
+			// spec.userName's own pattern: admission would refuse the object (a guest's
+			// #EXT# name, a DOMAIN\user name).
+			b.unexpressed("PlatformUser", displayOf(u), fmt.Sprintf("user name %q is not one spec.userName takes (name@domain): not exported", u.UserName))
 			continue
 		}
 		if _, ok := b.unitOf(u.UnitID); !ok {
