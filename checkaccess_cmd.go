@@ -7,9 +7,6 @@ import (
 	"io"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/accessplane/dataverse-access-operator/internal/checkaccess"
 )
 
@@ -38,24 +35,12 @@ func runCheckAccess(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
-	cfg, err := loader.ClientConfig()
-	if err != nil {
-		fmt.Fprintf(stderr, "check-access: no usable kubeconfig: %v\n", err)
-		return 1
-	}
-	if opts.Namespace == "" {
-		if opts.Namespace, _, err = loader.Namespace(); err != nil || opts.Namespace == "" {
-			opts.Namespace = "default"
-		}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, ns, err := kubeClient(kubeconfig, opts.Namespace)
 	if err != nil {
 		fmt.Fprintf(stderr, "check-access: %v\n", err)
 		return 1
 	}
+	opts.Namespace = ns
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := checkaccess.Run(ctx, c, opts, stdout); err != nil {

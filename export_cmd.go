@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
@@ -171,15 +170,9 @@ func exportCredentials(ctx context.Context, kubeconfig, namespace, secret string
 		}
 		return data, nil
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	c, _, err := kubeClient(kubeconfig, namespace)
 	if err != nil {
-		return nil, fmt.Errorf("--credentials-secret needs a kubeconfig: %w", err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--credentials-secret: %w", err)
 	}
 	var s corev1.Secret
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secret}, &s); err != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
@@ -114,19 +113,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 
 // readCluster lists the five kinds in the namespace, as check-access reads them.
 func readCluster(ctx context.Context, kubeconfig, namespace string) ([]unstructured.Unstructured, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
-	cfg, err := loader.ClientConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("no usable kubeconfig: %w", err)
-	}
-	if namespace == "" {
-		if namespace, _, err = loader.Namespace(); err != nil || namespace == "" {
-			namespace = "default"
-		}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, namespace, err := kubeClient(kubeconfig, namespace)
 	if err != nil {
 		return nil, "", err
 	}

@@ -187,11 +187,9 @@ func (s *entraStep) run(ctx context.Context, read entraRead, env *accessv1alpha1
 	if read.specErr != nil {
 		return &entraOutcome{result: dvsync.Result{Reason: accessv1alpha1.ReasonSyncPending, RequeueAfter: time.Second, Message: read.specErr.Error()}}
 	}
-	if d.Entra.Undecided && (read.person == nil || read.person.Found) {
+	if d.Entra.Undecided {
 		// The ledger's grant wakes the person (the Environment's status write); the requeue is
-		// a backstop. What Entra ID held is kept in status until it is compared again. A person
-		// Entra ID does not have is reported now (PersonNotFound): only a person can fix that,
-		// and waiting for a seat would hide it.
+		// a backstop. What Entra ID held is kept in status until it is compared again.
 		return &entraOutcome{status: u.Status.Entra, result: dvsync.Result{Reason: accessv1alpha1.ReasonSyncPending, RequeueAfter: 5 * time.Second,
 			Message: fmt.Sprintf("nothing is written to Entra ID for %s until the Environment has allocated its seat or slot (AwaitingAllocation)", d.UserName)}}
 	}

@@ -35,6 +35,10 @@ func LevelOf(tp v1alpha1.TablePrivileges, p Privilege) v1alpha1.AccessLevel {
 	return field(&tp, p).Canonical()
 }
 
+// SetLevel sets the level tp gives privilege p (manager export builds privileges back from
+// Dataverse's).
+func SetLevel(tp *v1alpha1.TablePrivileges, p Privilege, l v1alpha1.AccessLevel) { *field(tp, p) = l }
+
 func field(tp *v1alpha1.TablePrivileges, p Privilege) *v1alpha1.AccessLevel {
 	switch p {
 	case Create:

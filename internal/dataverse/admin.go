@@ -41,10 +41,10 @@ func (a *AdminClient) AddUser(ctx context.Context, environmentID, objectID strin
 	if err := checkIDs("AddUser", objectID); err != nil {
 		return err
 	}
-	if environmentID == "" || strings.ContainsAny(environmentID, "/?#") {
-		return fmt.Errorf("dataverse AddUser: bad environment id %q", environmentID)
+	u, err := a.environmentURL("AddUser", environmentID, "/addUser?api-version=2023-06-01")
+	if err != nil {
+		return err
 	}
-	u := a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + "/addUser?api-version=2023-06-01"
 	return a.t.Do(ctx, &webapi.Call{Op: "AddUser", Method: http.MethodPost, URL: u, Body: map[string]string{"objectId": objectID}})
 }
 
@@ -53,8 +53,9 @@ func (a *AdminClient) AddUser(ctx context.Context, environmentID, objectID strin
 // …/scopes/admin/environments/{id} (Microsoft's Terraform provider for Power Platform reads the
 // same field); "" when it has none (absent, empty or the zero GUID).
 func (a *AdminClient) SecurityGroup(ctx context.Context, environmentID string) (string, error) {
-	if environmentID == "" || strings.ContainsAny(environmentID, "/?#") {
-		return "", fmt.Errorf("dataverse SecurityGroup: bad environment id %q", environmentID)
+	u, err := a.environmentURL("SecurityGroup", environmentID, "?api-version=2021-04-01")
+	if err != nil {
+		return "", err
 	}
 	var env struct {
 		Properties struct {
@@ -63,7 +64,6 @@ func (a *AdminClient) SecurityGroup(ctx context.Context, environmentID string) (
 			} `json:"linkedEnvironmentMetadata"`
 		} `json:"properties"`
 	}
-	u := a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + "?api-version=2021-04-01"
 	if err := a.t.Do(ctx, &webapi.Call{Op: "GetEnvironment", Method: http.MethodGet, URL: u, Idempotent: true, Out: &env}); err != nil {
 		return "", err
 	}
@@ -72,4 +72,12 @@ func (a *AdminClient) SecurityGroup(ctx context.Context, environmentID string) (
 		id = ""
 	}
 	return id, nil
+}
+
+// environmentURL is the admin API's URL of an environment, with suffix (a path and the query).
+func (a *AdminClient) environmentURL(op, environmentID, suffix string) (string, error) {
+	if environmentID == "" || strings.ContainsAny(environmentID, "/?#") {
+		return "", fmt.Errorf("dataverse %s: bad environment id %q", op, environmentID)
+	}
+	return a.base + "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments/" + url.PathEscape(environmentID) + suffix, nil
 }

@@ -220,7 +220,10 @@ func desiredEntra(u *v1alpha1.PlatformUser, env *v1alpha1.Environment, d enablem
 	}
 	if env.Spec.Entra.Lists(v1alpha1.EntraSecurityGroupMembership) {
 		out.InSecurityGroup = u.Spec.Enabled && !u.Spec.Stub && holds(d.Licensed) && holds(d.Slot)
-		out.Undecided = u.Spec.Enabled && !u.Spec.Stub && (d.Licensed.Pending || d.Slot.Pending)
+		// A person Entra ID does not have is no wait: PersonNotFound is what to fix first, and
+		// nothing can be written for it anyway.
+		out.Undecided = u.Spec.Enabled && !u.Spec.Stub && (d.Licensed.Pending || d.Slot.Pending) &&
+			d.EnabledAspect.Reason != v1alpha1.ReasonPersonNotFound
 	} else {
 		out.InSecurityGroup = slices.Contains(u.Spec.SecurityGroups, env.Spec.SecurityGroup)
 	}

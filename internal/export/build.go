@@ -2,8 +2,11 @@ package export
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/access"
@@ -83,6 +86,8 @@ type builder struct {
 	// builtInUsed are the built-in roles (other than the Environment's own) principals hold.
 	builtInUsed map[string]v1alpha1.SecurityRole
 	userName    map[string]string // user id → PlatformUser name, for exported users
+	roleByID    map[string]*Role  // the source's roles, by id
+	userByID    map[string]*User  // the source's people, by id
 	// pending are the built-in role objects an export writes once a principal holds them, by
 	// role id.
 	pending map[string]v1alpha1.SecurityRole
@@ -102,7 +107,14 @@ func Build(src Source, opt Options) (*Objects, *Summary, error) {
 	}
 	b := &builder{src: src, opt: opt, unit: map[string]string{}, roleName: map[string]string{}, roleWhy: map[string]string{},
 		builtInUsed: map[string]v1alpha1.SecurityRole{}, userName: map[string]string{},
+		roleByID: map[string]*Role{}, userByID: map[string]*User{},
 		out: Objects{Comments: map[string][]string{}}}
+	for i := range src.Roles {
+		b.roleByID[src.Roles[i].ID] = &src.Roles[i]
+	}
+	for i := range src.Users {
+		b.userByID[src.Users[i].ID] = &src.Users[i]
+	}
 	if err := b.environment(); err != nil {
 		return nil, nil, err
 	}
@@ -126,6 +138,16 @@ func Build(src Source, opt Options) (*Objects, *Summary, error) {
 		})
 	}
 	return &b.out, &b.sum, nil
+}
+
+// typeMeta and objectMeta are what every exported object starts with: its kind in this API
+// and its name in the export's namespace.
+func typeMeta(kind string) metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: kind}
+}
+
+func (b *builder) objectMeta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: b.opt.Namespace}
 }
 
 func (b *builder) comment(kind, name, line string) {
@@ -187,9 +209,7 @@ func (b *builder) environment() error {
 			queue = append(queue, k.ID)
 		}
 	}
-	env := v1alpha1.Environment{}
-	env.APIVersion, env.Kind = v1alpha1.GroupVersion.String(), "Environment"
-	env.Name, env.Namespace = b.opt.Name, b.opt.Namespace
+	env := v1alpha1.Environment{TypeMeta: typeMeta("Environment"), ObjectMeta: b.objectMeta(b.opt.Name)}
 	env.Spec = v1alpha1.EnvironmentSpec{
 		Product:       b.src.Product,
 		SecurityGroup: b.src.SecurityGroup,
@@ -233,10 +253,6 @@ func (b *builder) roles() {
 	for _, n := range kept {
 		reserved[n] = true
 	}
-	byID := map[string]*Role{}
-	for i := range b.src.Roles {
-		byID[b.src.Roles[i].ID] = &b.src.Roles[i]
-	}
 	var own []*Role
 	var cs []candidate
 	for i := range b.src.Roles {
@@ -256,11 +272,9 @@ func (b *builder) roles() {
 			name := b.opt.Name + builtInSuffix[r.BuiltIn]
 			b.roleName[r.ID] = name
 			reserved[name] = true
-			role := v1alpha1.SecurityRole{}
-			role.APIVersion, role.Kind = v1alpha1.GroupVersion.String(), "SecurityRole"
-			role.Name, role.Namespace = name, b.opt.Namespace
-			role.Spec = v1alpha1.SecurityRoleSpec{EnvironmentName: b.opt.Name, RoleName: access.BuiltInDisplayName(r.BuiltIn), BuiltIn: r.BuiltIn,
-				MemberPrivilegeInheritance: inheritanceOf(r)}
+			role := v1alpha1.SecurityRole{TypeMeta: typeMeta("SecurityRole"), ObjectMeta: b.objectMeta(name),
+				Spec: v1alpha1.SecurityRoleSpec{EnvironmentName: b.opt.Name, RoleName: access.BuiltInDisplayName(r.BuiltIn), BuiltIn: r.BuiltIn,
+					MemberPrivilegeInheritance: inheritanceOf(r)}}
 			b.pendingBuiltIn(r.ID, role)
 			continue
 		}
@@ -283,11 +297,9 @@ func (b *builder) roles() {
 		name := names[r.ID]
 		b.roleName[r.ID] = name
 		unit, _ := b.unitOf(r.UnitID)
-		role := v1alpha1.SecurityRole{}
-		role.APIVersion, role.Kind = v1alpha1.GroupVersion.String(), "SecurityRole"
-		role.Name, role.Namespace = name, b.opt.Namespace
-		role.Spec = v1alpha1.SecurityRoleSpec{EnvironmentName: b.opt.Name, RoleName: r.Name, BusinessUnit: unit,
-			MemberPrivilegeInheritance: inheritanceOf(r), Tables: tablesOf(r.Tables)}
+		role := v1alpha1.SecurityRole{TypeMeta: typeMeta("SecurityRole"), ObjectMeta: b.objectMeta(name),
+			Spec: v1alpha1.SecurityRoleSpec{EnvironmentName: b.opt.Name, RoleName: r.Name, BusinessUnit: unit,
+				MemberPrivilegeInheritance: inheritanceOf(r), Tables: tablesOf(r.Tables)}}
 		for _, n := range sortedUnique(r.Named) {
 			p := v1alpha1.NamedPrivilege{Name: n, Level: v1alpha1.AccessOrganization}
 			if privacyPrivileges[n] {
@@ -317,7 +329,7 @@ func (b *builder) roles() {
 			b.roleName[r.ID] = n
 		} else if why, ok := b.roleWhy[r.ParentRootRoleID]; ok {
 			b.roleWhy[r.ID] = why
-		} else if byID[r.ParentRootRoleID] == nil {
+		} else if b.roleByID[r.ParentRootRoleID] == nil {
 			b.roleWhy[r.ID] = "the role it was copied from was not read"
 		}
 	}
@@ -354,20 +366,17 @@ func (b *builder) roleRefs(kind, name string, ids []string) []string {
 	return sortedUnique(out)
 }
 
+// rootOf is the role a copy in a child unit was made from, or id itself.
 func (b *builder) rootOf(id string) string {
-	for i := range b.src.Roles {
-		if r := &b.src.Roles[i]; r.ID == id && r.ParentRootRoleID != "" {
-			return r.ParentRootRoleID
-		}
+	if r := b.roleByID[id]; r != nil && r.ParentRootRoleID != "" {
+		return r.ParentRootRoleID
 	}
 	return id
 }
 
 func (b *builder) roleDisplay(id string) string {
-	for i := range b.src.Roles {
-		if b.src.Roles[i].ID == id {
-			return b.src.Roles[i].Name
-		}
+	if r := b.roleByID[id]; r != nil {
+		return r.Name
 	}
 	return id
 }
@@ -415,9 +424,9 @@ func tablesOf(ts []TablePrivileges) []v1alpha1.TablePermission {
 
 // onlyHeld drops the None levels, which the API takes as absent.
 func onlyHeld(tp v1alpha1.TablePrivileges) v1alpha1.TablePrivileges {
-	for _, l := range []*v1alpha1.AccessLevel{&tp.Create, &tp.Read, &tp.Write, &tp.Delete, &tp.Append, &tp.AppendTo, &tp.Assign, &tp.Share} {
-		if *l == v1alpha1.AccessNone {
-			*l = ""
+	for _, p := range access.Privileges {
+		if access.LevelOf(tp, p) == v1alpha1.AccessNone {
+			access.SetLevel(&tp, p, "")
 		}
 	}
 	return tp
@@ -427,16 +436,9 @@ func sortedUnique(in []string) []string {
 	if len(in) == 0 {
 		return nil
 	}
-	out := append([]string(nil), in...)
-	sort.Strings(out)
-	j := 0
-	for i := range out {
-		if i == 0 || out[i] != out[j-1] {
-			out[j] = out[i]
-			j++
-		}
-	}
-	return out[:j]
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Text is the summary as printed on stderr (or stdout with --dry-run): counts, then every note.

@@ -29,6 +29,8 @@ const (
 // custom roles (table privileges at every level, presets, named and unknown privileges, a copy in
 // a child unit, two roles with one name), people of every access mode in several units, the
 // service's own principals, application users and teams of every type.
+//
+// Its URL is only written into the files' headers: Build and Render are pure and send nothing.
 func fixture() Source {
 	dyn := "DYN365_ENTERPRISE_PLAN1"
 	return Source{

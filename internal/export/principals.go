@@ -46,9 +46,7 @@ func (b *builder) users() {
 		name := names[strings.ToLower(u.UserName)]
 		b.userName[u.ID] = name
 		unit, _ := b.unitOf(u.UnitID)
-		p := v1alpha1.PlatformUser{}
-		p.APIVersion, p.Kind = v1alpha1.GroupVersion.String(), "PlatformUser"
-		p.Name, p.Namespace = name, b.opt.Namespace
+		p := v1alpha1.PlatformUser{TypeMeta: typeMeta("PlatformUser"), ObjectMeta: b.objectMeta(name)}
 		p.Spec = v1alpha1.PlatformUserSpec{EnvironmentName: b.opt.Name, UserName: u.UserName, AccessMode: u.AccessMode,
 			Enabled: !u.Disabled && !u.Stub, EntraObjectID: strings.ToLower(u.EntraObjectID), Stub: u.Stub, BusinessUnit: unit}
 		if !u.Stub {
@@ -121,9 +119,7 @@ func (b *builder) applications() {
 	for _, a := range keep {
 		name := names[strings.ToLower(a.ApplicationID)]
 		unit, _ := b.unitOf(a.UnitID)
-		o := v1alpha1.ApplicationUser{}
-		o.APIVersion, o.Kind = v1alpha1.GroupVersion.String(), "ApplicationUser"
-		o.Name, o.Namespace = name, b.opt.Namespace
+		o := v1alpha1.ApplicationUser{TypeMeta: typeMeta("ApplicationUser"), ObjectMeta: b.objectMeta(name)}
 		o.Spec = v1alpha1.ApplicationUserSpec{EnvironmentName: b.opt.Name, ApplicationID: strings.ToLower(a.ApplicationID),
 			Enabled: !a.Disabled, BusinessUnit: unit}
 		o.Spec.SecurityRoles = b.roleRefs("ApplicationUser", name, a.RoleIDs)
@@ -154,9 +150,7 @@ func (b *builder) teams() {
 	for _, t := range keep {
 		name := names[t.ID]
 		unit, _ := b.unitOf(t.UnitID)
-		o := v1alpha1.Team{}
-		o.APIVersion, o.Kind = v1alpha1.GroupVersion.String(), "Team"
-		o.Name, o.Namespace = name, b.opt.Namespace
+		o := v1alpha1.Team{TypeMeta: typeMeta("Team"), ObjectMeta: b.objectMeta(name)}
 		o.Spec = v1alpha1.TeamSpec{EnvironmentName: b.opt.Name, TeamName: t.Name, Type: t.Type, BusinessUnit: unit}
 		switch t.Type {
 		case v1alpha1.TeamAADSecurityGroup, v1alpha1.TeamAADOfficeGroup:
@@ -186,19 +180,13 @@ func (b *builder) teams() {
 
 // skippedUser: the service's own principals are members of teams without being worth a note.
 func (b *builder) skippedUser(id string) bool {
-	for i := range b.src.Users {
-		if u := &b.src.Users[i]; u.ID == id {
-			return servicePrincipals[u.FullName]
-		}
-	}
-	return false
+	u := b.userByID[id]
+	return u != nil && servicePrincipals[u.FullName]
 }
 
 func (b *builder) userDisplay(id string) string {
-	for i := range b.src.Users {
-		if u := &b.src.Users[i]; u.ID == id {
-			return displayOf(u)
-		}
+	if u := b.userByID[id]; u != nil {
+		return displayOf(u)
 	}
 	return id
 }

@@ -56,16 +56,11 @@ type ReadOptions struct {
 	Admin         Admin
 	// Progress gets a line per table read (nil: none).
 	Progress io.Writer
-	Now      func() time.Time
 }
 
 // Read reads an environment into a Source: Dataverse always, Entra ID when g is not nil.
 func Read(ctx context.Context, dv Dataverse, g Graph, o ReadOptions) (Source, error) {
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
-	src := Source{URL: o.URL, EnvironmentID: o.EnvironmentID, ReadAt: now().UTC().Truncate(time.Second), Entra: g != nil}
+	src := Source{URL: o.URL, EnvironmentID: o.EnvironmentID, ReadAt: time.Now().UTC().Truncate(time.Second), Entra: g != nil}
 	progress := func(format string, a ...any) {
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, "export: "+format+"\n", a...)
@@ -223,8 +218,7 @@ func readRoles(ctx context.Context, dv Dataverse, src *Source) error {
 		}
 	}
 	builtInByName := map[string]v1alpha1.BuiltInRole{}
-	for _, b := range []v1alpha1.BuiltInRole{v1alpha1.BuiltInSystemAdministrator, v1alpha1.BuiltInSystemCustomizer, v1alpha1.BuiltInBasicUser,
-		v1alpha1.BuiltInEnvironmentMaker, v1alpha1.BuiltInSalesperson, v1alpha1.BuiltInCommonDataServiceUser} {
+	for b := range builtInSuffix { // the API's built-in roles
 		builtInByName[access.BuiltInDisplayName(b)] = b
 	}
 	type held struct {
@@ -256,7 +250,7 @@ func readRoles(ctx context.Context, dv Dataverse, src *Source) error {
 				h.tables[table] = tp
 			}
 			if right, ok := rightPrivilege[p.AccessRight]; ok {
-				*levelField(tp, right) = depthLevel[depth]
+				access.SetLevel(tp, right, depthLevel[depth])
 			} else {
 				h.unknown = append(h.unknown, p.Name)
 			}
@@ -297,26 +291,6 @@ func readRoles(ctx context.Context, dv Dataverse, src *Source) error {
 		src.Product = v1alpha1.ProductPowerApps
 	}
 	return nil
-}
-
-func levelField(tp *v1alpha1.TablePrivileges, p access.Privilege) *v1alpha1.AccessLevel {
-	switch p {
-	case access.Create:
-		return &tp.Create
-	case access.Read:
-		return &tp.Read
-	case access.Write:
-		return &tp.Write
-	case access.Delete:
-		return &tp.Delete
-	case access.Append:
-		return &tp.Append
-	case access.AppendTo:
-		return &tp.AppendTo
-	case access.Assign:
-		return &tp.Assign
-	}
-	return &tp.Share
 }
 
 var teamTypes = map[dataverse.TeamType]v1alpha1.TeamType{

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -26,32 +27,14 @@ func Render(src Source, opt Options, objs *Objects, sum *Summary) ([]File, error
 		src.URL, orNone(src.EnvironmentID), src.ReadAt.UTC().Format(time.RFC3339))
 	type kind struct {
 		file, what string
-		docs       []any
-		names      []string
+		docs       []object
 	}
 	kinds := []kind{
-		{file: "environment.yaml", what: "The Environment: its business-unit tree and targets."},
-		{file: "securityroles.yaml", what: "SecurityRoles: every custom role, and the built-in roles people hold that the Environment does not keep itself."},
-		{file: "platformusers.yaml", what: "PlatformUsers: the people."},
-		{file: "applicationusers.yaml", what: "ApplicationUsers that hold a security role."},
-		{file: "teams.yaml", what: "Teams: owner, access and group teams (each unit's default team is Dataverse's own)."},
-	}
-	kinds[0].docs, kinds[0].names = []any{&objs.Environment}, []string{"Environment/" + objs.Environment.Name}
-	for i := range objs.SecurityRoles {
-		kinds[1].docs = append(kinds[1].docs, &objs.SecurityRoles[i])
-		kinds[1].names = append(kinds[1].names, commentKey("SecurityRole", objs.SecurityRoles[i].Name))
-	}
-	for i := range objs.PlatformUsers {
-		kinds[2].docs = append(kinds[2].docs, &objs.PlatformUsers[i])
-		kinds[2].names = append(kinds[2].names, commentKey("PlatformUser", objs.PlatformUsers[i].Name))
-	}
-	for i := range objs.ApplicationUsers {
-		kinds[3].docs = append(kinds[3].docs, &objs.ApplicationUsers[i])
-		kinds[3].names = append(kinds[3].names, commentKey("ApplicationUser", objs.ApplicationUsers[i].Name))
-	}
-	for i := range objs.Teams {
-		kinds[4].docs = append(kinds[4].docs, &objs.Teams[i])
-		kinds[4].names = append(kinds[4].names, commentKey("Team", objs.Teams[i].Name))
+		{"environment.yaml", "The Environment: its business-unit tree and targets.", []object{&objs.Environment}},
+		{"securityroles.yaml", "SecurityRoles: every custom role, and the built-in roles people hold that the Environment does not keep itself.", objectsOf(objs.SecurityRoles)},
+		{"platformusers.yaml", "PlatformUsers: the people.", objectsOf(objs.PlatformUsers)},
+		{"applicationusers.yaml", "ApplicationUsers that hold a security role.", objectsOf(objs.ApplicationUsers)},
+		{"teams.yaml", "Teams: owner, access and group teams (each unit's default team is Dataverse's own).", objectsOf(objs.Teams)},
 	}
 	var files []File
 	var resources []string
@@ -62,13 +45,14 @@ func Render(src Source, opt Options, objs *Objects, sum *Summary) ([]File, error
 		var buf bytes.Buffer
 		buf.WriteString(header)
 		buf.WriteString("# " + k.what + "\n")
-		for i, d := range k.docs {
+		for _, d := range k.docs {
+			key := commentKey(d.GetObjectKind().GroupVersionKind().Kind, d.GetName())
 			data, err := marshal(d)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k.names[i], err)
+				return nil, fmt.Errorf("%s: %w", key, err)
 			}
 			buf.WriteString("---\n")
-			for _, c := range objs.Comments[k.names[i]] {
+			for _, c := range objs.Comments[key] {
 				buf.WriteString("# " + c + "\n")
 			}
 			buf.Write(data)
@@ -91,6 +75,24 @@ func Render(src Source, opt Options, objs *Objects, sum *Summary) ([]File, error
 	}
 	files = append(files, File{Name: "kustomization.yaml", Data: kust.Bytes()})
 	return files, nil
+}
+
+// object is what Render needs of an exported object: its kind (TypeMeta, set by Build) and name.
+type object interface {
+	GetName() string
+	GetObjectKind() schema.ObjectKind
+}
+
+// objectsOf lists the objects of one kind in their order.
+func objectsOf[T any, P interface {
+	*T
+	object
+}](items []T) []object {
+	out := make([]object, len(items))
+	for i := range items {
+		out[i] = P(&items[i])
+	}
+	return out
 }
 
 func writeNotes(buf *bytes.Buffer, title string, notes []Note) {
