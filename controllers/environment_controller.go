@@ -163,7 +163,11 @@ func (r *EnvironmentReconciler) ensureBuiltInRoles(ctx context.Context, env *acc
 				role.Spec = spec
 			}
 			return controllerutil.SetControllerReference(env, role, r.Scheme())
-		}); err != nil {
+		}); apierrors.IsAlreadyExists(err) {
+			// The cache has yet to see a role this manager (or its predecessor) created: the
+			// role's create event wakes the Environment, whose next reconcile patches it.
+			continue
+		} else if err != nil {
 			return fmt.Errorf("keeping built-in role %s: %w", name, err)
 		}
 	}
