@@ -229,6 +229,8 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		if decode(&b) {
 			reply(nil, e.SetSecurityGroup(parts[1], b.SecurityGroupID))
 		}
+	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "expire-delta-tokens" && r.Method == http.MethodPost:
+		reply(nil, e.ExpireDeltaTokens(parts[1]))
 	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "entra-sync" && r.Method == http.MethodPost:
 		reply(nil, e.SyncEntra(parts[1]))
 	case p == "entra-sync" && r.Method == http.MethodPost:

@@ -119,6 +119,8 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request, env *environmen
 			"BusinessUnitId": caller.str("_businessunitid_value"), "UserId": caller.str("systemuserid"), "OrganizationId": env.orgID,
 		})
 		return nil
+	case strings.HasPrefix(rest, "EntityDefinitions(") && r.Method == http.MethodGet:
+		return e.entityDefinition(w, env, rest, base)
 	case strings.HasPrefix(rest, "RetrieveRolePrivilegesRole(") && r.Method == http.MethodGet:
 		arg := strings.TrimSuffix(strings.TrimPrefix(rest, "RetrieveRolePrivilegesRole("), ")")
 		id := strings.ToLower(strings.TrimPrefix(arg, "RoleId="))
@@ -141,6 +143,9 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request, env *environmen
 	if res.key == "" {
 		switch r.Method {
 		case http.MethodGet:
+			if q.Has("$deltatoken") || wantsTrackChanges(r.Header.Values("Prefer")) || q.Has(trackParam) {
+				return e.writeDelta(w, r, env, res.set, base)
+			}
 			rows := make([]record, 0, len(env.sets[res.set]))
 			for _, rec := range env.sets[res.set] {
 				rows = append(rows, rec)
@@ -218,6 +223,19 @@ func (env *environment) appUser(clientID string) record {
 // 5,000), acknowledged by Preference-Applied; the next page is only reachable through
 // @odata.nextLink (Microsoft Learn, "Page results using OData").
 func (e *Emulator) writeList(w http.ResponseWriter, r *http.Request, set string, rows []record, base string) *apiErr {
+	return e.writePage(w, r, set, rows, base, nil)
+}
+
+// deltaPage is what a change-tracking read adds to its pages: the rows deleted since its token
+// and the deltaLink, both on the last page only.
+type deltaPage struct {
+	deleted []map[string]any
+	link    string
+	// at is the version the read started at, carried on its nextLinks (trackParam).
+	at int
+}
+
+func (e *Emulator) writePage(w http.ResponseWriter, r *http.Request, set string, rows []record, base string, delta *deltaPage) *apiErr {
 	q := r.URL.Query()
 	if f := q.Get("$filter"); f != "" {
 		ex, err := parseFilter(f)
@@ -249,29 +267,45 @@ func (e *Emulator) writeList(w http.ResponseWriter, r *http.Request, set string,
 		rows = rows[:min(n, len(rows))]
 	}
 	size := maxPageSize
+	var applied []string
 	if n, ok := maxPageSizePreference(r.Header.Values("Prefer")); ok {
 		if n > 0 && n <= maxPageSize {
 			size = n
-			w.Header().Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(n))
+			applied = append(applied, "odata.maxpagesize="+strconv.Itoa(n))
 		}
 	}
 	out := map[string]any{"@odata.context": base + "$metadata#" + set}
+	if delta != nil {
+		out["@odata.context"] = base + "$metadata#" + set + "/$delta"
+		if wantsTrackChanges(r.Header.Values("Prefer")) {
+			applied = append(applied, "odata.track-changes")
+		}
+	}
+	if len(applied) > 0 {
+		w.Header().Set("Preference-Applied", strings.Join(applied, ","))
+	}
 	page := rows[:min(size, len(rows))]
-	vals := make([]map[string]any, len(page))
+	vals := make([]map[string]any, len(page), len(page)+1)
 	for i, rec := range page {
 		vals[i] = project(rec, key, q.Get("$select"), "")
 	}
-	out["value"] = vals
 	if len(rows) > size {
 		nq := url.Values{}
 		for k, v := range q {
 			nq[k] = v
 		}
 		nq.Set("$skiptoken", page[len(page)-1].str(key))
+		if delta != nil {
+			nq.Set(trackParam, strconv.Itoa(delta.at))
+		}
 		u := *r.URL
 		u.RawQuery = strings.ReplaceAll(nq.Encode(), "+", "%20")
 		out["@odata.nextLink"] = "https://" + r.Host + u.RequestURI()
+	} else if delta != nil {
+		vals = append(vals, delta.deleted...)
+		out["@odata.deltaLink"] = delta.link
 	}
+	out["value"] = vals
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -606,13 +640,22 @@ func (e *Emulator) delete(w http.ResponseWriter, env *environment, set, id strin
 	default:
 		return errf(http.StatusMethodNotAllowed, codeBadQuery, "Delete is not supported on %s by the emulator", set)
 	}
-	delete(env.sets[set], id)
+	env.forget(set, id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
+// forget removes a row and keeps its tombstone for delta reads.
+func (env *environment) forget(set, id string) {
+	if env.sets[set][id] == nil {
+		return
+	}
+	delete(env.sets[set], id)
+	env.deleted[set] = append(env.deleted[set], tombstone{id: id, version: env.nextVersion()})
+}
+
 func (env *environment) dropRole(id string) {
-	delete(env.sets["roles"], id)
+	env.forget("roles", id)
 	delete(env.rolePrivs, id)
 	for _, m := range env.userRoles {
 		delete(m, id)

@@ -46,6 +46,10 @@ type EnvironmentConfig struct {
 	// SecurityGroupID is the object id of the environment's security group in the tenant
 	// directory: only its direct members are enabled in Dataverse ("": no security group).
 	SecurityGroupID string
+	// UntrackedTables are the tables (logical names: systemuser, team, role) whose
+	// ChangeTrackingEnabled is false: their lists refuse Prefer: odata.track-changes. Every other
+	// table the emulator serves has change tracking on.
+	UntrackedTables []string
 }
 
 // Config configures an Emulator.

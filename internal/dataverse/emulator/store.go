@@ -293,10 +293,23 @@ type environment struct {
 	entraSyncDelay              time.Duration // 0: Config.EntraSyncDelay
 	securityGroup               string        // object id of the environment's security group; "": none
 	nextEntraSync               time.Time     // when the background sync runs next (Config.EntraSyncInterval)
+	// change tracking (Learn, "Use change tracking to synchronize data with external systems"):
+	// the rows deleted from each set with the version of their deletion, the oldest version a
+	// delta token may name (older tokens have expired), and the tables whose ChangeTrackingEnabled
+	// is false (logical names).
+	deleted    map[string][]tombstone
+	deltaFloor int
+	untracked  map[string]bool
 	// limits bookkeeping
 	recent   []time.Time
 	inFlight int
 	busy     []execution // time spent serving, for the execution-time limit
+}
+
+// tombstone is a row deleted from a set at a version, for delta reads.
+type tombstone struct {
+	id      string
+	version int
 }
 
 type execution struct {
@@ -342,6 +355,10 @@ func newEnvironment(cfg EnvironmentConfig, now time.Time, operatorAppID string) 
 		entra: map[string]*EntraUser{}, pending: map[string]time.Time{},
 		allowRolesOnDisabled: cfg.AllowRoleAssignmentOnDisabledUsers,
 		entraSyncDelay:       cfg.EntraSyncDelay,
+		deleted:              map[string][]tombstone{}, untracked: map[string]bool{},
+	}
+	for _, t := range cfg.UntrackedTables {
+		e.untracked[strings.ToLower(t)] = true
 	}
 	for s := range keys {
 		e.sets[s] = map[string]record{}
