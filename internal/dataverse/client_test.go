@@ -355,3 +355,55 @@ func TestQuotedNames(t *testing.T) {
 		t.Fatalf("ListUsers with QuoteString: %+v", users)
 	}
 }
+
+// TrackUsers reads systemusers in full with Prefer: odata.track-changes (paged), then only what
+// changed since its deltaLink: an edit behind the operator's back, a new user, a deleted
+// application user; an expired token is ErrDeltaExpired. ChangeTrackingEnabled reads the table's
+// EntityDefinitions.
+func TestTrackUsers(t *testing.T) {
+	h := newHarness(t, func(o *dataverse.Options) { o.PageSize = 2 }, nil)
+	ctx := context.Background()
+	on := must(h.cl.ChangeTrackingEnabled(ctx, "systemuser"))
+	if !on {
+		t.Fatal("systemuser: ChangeTrackingEnabled false")
+	}
+	ada := must(h.emu.AddUnmanagedUser("contoso", map[string]any{"domainname": "ada@contoso.example", "accessmode": 0}))
+	must(h.emu.AddUnmanagedUser("contoso", map[string]any{"domainname": "bob@contoso.example", "accessmode": 0}))
+	root := must(h.cl.RootBusinessUnit(ctx))
+	app := must(h.cl.CreateApplicationUser(ctx, "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", root.ID))
+
+	h.emu.ClearRequests()
+	full := must(h.cl.TrackUsers(ctx, ""))
+	all := must(h.cl.ListUsers(ctx, ""))
+	if len(full.Users) != len(all) || len(full.Deleted) != 0 || full.Link == "" {
+		t.Fatalf("full read: %d users of %d, %d deleted, link %q", len(full.Users), len(all), len(full.Deleted), full.Link)
+	}
+	if n := h.requests("GET", "systemusers"); n != (len(all)+1)/2*2 { // the paged full read, then ListUsers
+		t.Errorf("%d requests for %d users in pages of 2", n, len(all))
+	}
+
+	ok(t, h.emu.Patch("contoso", "systemusers", ada, map[string]any{"accessmode": 1}))
+	cy := must(h.emu.AddUnmanagedUser("contoso", map[string]any{"domainname": "cy@contoso.example", "accessmode": 0}))
+	ok(t, h.emu.Patch("contoso", "systemusers", app, map[string]any{"isdisabled": true}))
+	ok(t, h.cl.DeleteApplicationUser(ctx, app))
+	h.emu.ClearRequests()
+	d := must(h.cl.TrackUsers(ctx, full.Link))
+	got := map[string]dataverse.AccessMode{}
+	for _, u := range d.Users {
+		got[u.ID] = u.AccessMode
+	}
+	if len(got) != 2 || got[ada] != 1 || got[cy] != 0 || len(d.Deleted) != 1 || !strings.EqualFold(d.Deleted[0], app) {
+		t.Fatalf("delta: users %v, deleted %v (ada %s, cy %s, app %s)", got, d.Deleted, ada, cy, app)
+	}
+	if n := len(h.emu.Requests()); n != 1 {
+		t.Errorf("a delta of 3 rows took %d requests", n)
+	}
+	if again := must(h.cl.TrackUsers(ctx, d.Link)); len(again.Users)+len(again.Deleted) != 0 {
+		t.Errorf("nothing changed since, yet %+v", again)
+	}
+
+	ok(t, h.emu.ExpireDeltaTokens("contoso"))
+	if _, err := h.cl.TrackUsers(ctx, d.Link); !errors.Is(err, dataverse.ErrDeltaExpired) {
+		t.Fatalf("expired token: %v", err)
+	}
+}

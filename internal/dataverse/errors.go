@@ -37,7 +37,10 @@ var (
 	// answer (a gateway's 502/504 can come after the service committed). The service may have
 	// made it; the client did not resend it. Callers look the record up by its natural key before
 	// trying again. For a 5xx the error matches ErrServer too, and errors.As gives the *Error.
-	ErrAnswerLost = errors.New("dataverse: the answer to a change was lost; it may have been made")
+	// ErrDeltaExpired: the service refused a deltaLink (its token is past the retention, or the
+	// table's change tracking was turned off): read the table in full again.
+	ErrDeltaExpired = errors.New("dataverse: the delta token is expired; read the table in full")
+	ErrAnswerLost   = errors.New("dataverse: the answer to a change was lost; it may have been made")
 	// ErrRateLimited: the operator's own limiter for the environment (Options.RequestsPerMinute,
 	// Burst, MaxConcurrent) would have held the request longer than Options.MaxWait. Nothing was
 	// sent and the service did not throttle (that is ErrThrottled); RetryAfter(err) says when a

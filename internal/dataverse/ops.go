@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/accessplane/dataverse-access-operator/internal/webapi"
@@ -102,6 +103,46 @@ func (cl *Client) ListUsers(ctx context.Context, filter string) ([]SystemUser, e
 		params = append(params, "$filter", filter)
 	}
 	return list[SystemUser](ctx, cl, "ListUsers", cl.query("systemusers", params...))
+}
+
+// UserDelta is a change-tracking read of systemusers: the users created or changed (every user on
+// a first read), the ids of the users deleted since, and the deltaLink to read next.
+type UserDelta struct {
+	Users   []SystemUser
+	Deleted []string
+	Link    string
+}
+
+// TrackUsers reads systemusers with change tracking: in full with Prefer: odata.track-changes
+// when deltaLink is "", else what changed since that deltaLink (Microsoft Learn, "Use change
+// tracking to synchronize data with external systems"; no $filter is allowed with it, so every
+// user comes, application users included). A refused deltaLink — 400, 404 or 410; the
+// documentation does not say which the service sends for an expired token — is ErrDeltaExpired.
+func (cl *Client) TrackUsers(ctx context.Context, deltaLink string) (UserDelta, error) {
+	first := deltaLink
+	if first == "" {
+		first = cl.query("systemusers", "$select", systemUserSelect)
+	}
+	d, err := webapi.ListDelta[SystemUser](ctx, cl.t, "TrackUsers", first, http.Header{"Prefer": {"odata.maxpagesize=" + strconv.Itoa(cl.conn.opts.PageSize)}})
+	if err != nil {
+		var de *Error
+		if deltaLink != "" && errors.As(err, &de) && (de.StatusCode == http.StatusBadRequest || de.StatusCode == http.StatusNotFound || de.StatusCode == http.StatusGone) {
+			return UserDelta{}, fmt.Errorf("%w: %w", ErrDeltaExpired, err)
+		}
+		return UserDelta{}, err
+	}
+	return UserDelta{Users: d.Rows, Deleted: d.Deleted, Link: d.Link}, nil
+}
+
+// ChangeTrackingEnabled reads a table's ChangeTrackingEnabled (EntityDefinitions, by logical name):
+// only such a table answers Prefer: odata.track-changes.
+func (cl *Client) ChangeTrackingEnabled(ctx context.Context, logicalName string) (bool, error) {
+	var def struct {
+		ChangeTrackingEnabled bool `json:"ChangeTrackingEnabled"`
+	}
+	u := cl.query("EntityDefinitions(LogicalName="+quote(logicalName)+")", "$select", "ChangeTrackingEnabled")
+	err := cl.get(ctx, "ChangeTrackingEnabled", u, &def)
+	return def.ChangeTrackingEnabled, err
 }
 
 // ListNonInteractiveUsers reads the people in access mode 4: the ones the limit of seven counts
