@@ -54,6 +54,9 @@ func (t *Target) applyOne(ctx context.Context, w Writer, c Change, units map[str
 			return err
 		}
 		t.added.mark(c.ID, t.Now)
+		if sr, ok := t.reader.(snapshotReader); ok {
+			sr.asked(c.ID) // its next look needs what changed since
+		}
 		return nil
 	case OpUpdateUser:
 		return w.UpdateUser(ctx, c.Record, c.ETag, *c.Patch)

@@ -51,7 +51,7 @@ type Target struct {
 // newTarget is the one place the management policy is checked: only Manage gets a writer, so a
 // target under Observe cannot write, whatever a kind's code does.
 func newTarget(env *v1alpha1.Environment, now time.Time, c *connection, wait time.Duration) *Target {
-	t := &Target{Env: env, Now: now, reader: snapshotReader{Reader: c.client, s: c.snap}, catalogue: c.catalogue, added: c.added, EntraSyncWait: wait}
+	t := &Target{Env: env, Now: now, reader: snapshotReader{Reader: c.client, bulk: c.client, s: c.snap}, catalogue: c.catalogue, added: c.added, EntraSyncWait: wait}
 	if c.admin != nil {
 		t.Admin = c.admin
 	}

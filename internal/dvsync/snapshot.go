@@ -2,6 +2,8 @@ package dvsync
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +29,9 @@ type BulkReader interface {
 	ListTeamMemberLinks(ctx context.Context) ([]dataverse.TeamMemberLink, error)
 	ListTeamRoleLinks(ctx context.Context) ([]dataverse.TeamRoleLink, error)
 	ListRolePrivilegeLinks(ctx context.Context) ([]dataverse.RolePrivilegeLink, error)
+	// Change tracking of systemusers (the one table read often enough for it to pay).
+	ChangeTrackingEnabled(ctx context.Context, logicalName string) (bool, error)
+	TrackUsers(ctx context.Context, deltaLink string) (dataverse.UserDelta, error)
 }
 
 var _ BulkReader = (*dataverse.Client)(nil)
@@ -46,8 +51,23 @@ type snapshot struct {
 	byApp   map[string]string                // application id → user id (not being deleted)
 	links   map[string]map[string]bool       // user id → role ids
 	roles   map[string]*dataverse.Role       // by id
-	// stale are the users whose record or roles were written since the read: read alone next.
-	stale map[string]bool
+	// Freshness of users. seq orders the marks below and the catch-ups: staleAt holds the users
+	// whose record was written (or is being changed by the service) at a seq — fresh again once a
+	// catch-up that started after it has been read (caughtUp ≥ the mark), or once read alone;
+	// staleLinks the users whose role links are unknown (a write whose outcome is unknown, a user
+	// that arrived after the read): read alone next; lookedAt the people (by "oid:"/"upn:" key)
+	// the snapshot answered absent at a seq: the next look needs newer information than that.
+	seq        uint64
+	caughtUp   uint64
+	staleAt    map[string]uint64
+	staleLinks map[string]bool
+	lookedAt   map[string]uint64
+	// Change tracking of systemusers: tracking says whether the table has it (read once per
+	// connection: nil until then), usersLink is the deltaLink of the last read ("": none);
+	// CatchUps counts the delta reads made between full reads.
+	tracking  *bool
+	usersLink string
+	CatchUps  int
 	// teams by id, their members (user ids) and roles (role ids); staleTeams were written since
 	// the read (or their outcome is unknown): read alone next.
 	teams       map[string]*dataverse.Team
@@ -89,7 +109,8 @@ func (s *snapshot) fail(err error, now time.Time) error {
 
 // refresh reads the snapshot again: every user (paged), every role, every user–role link.
 func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) error {
-	users, err := r.ListUsers(ctx, "")
+	start := s.next()
+	users, link, err := s.readUsers(ctx, r)
 	if err != nil {
 		return s.fail(err, now)
 	}
@@ -118,7 +139,9 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 		return s.fail(err, now)
 	}
 	s.users, s.byOID, s.byUPN, s.byApp = map[string]*dataverse.SystemUser{}, map[string]string{}, map[string]string{}, map[string]string{}
-	s.links, s.roles, s.stale = map[string]map[string]bool{}, map[string]*dataverse.Role{}, map[string]bool{}
+	s.links, s.roles = map[string]map[string]bool{}, map[string]*dataverse.Role{}
+	s.staleAt, s.staleLinks, s.lookedAt = map[string]uint64{}, map[string]bool{}, map[string]uint64{}
+	s.usersLink, s.caughtUp = link, start
 	s.teams, s.teamMembers, s.teamRoles, s.staleTeams = map[string]*dataverse.Team{}, map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]bool{}
 	for i := range users {
 		s.putUser(&users[i])
@@ -156,6 +179,107 @@ func (s *snapshot) refresh(ctx context.Context, r BulkReader, now time.Time) err
 	return nil
 }
 
+// next is a new mark in the order of writes, looks and catch-ups.
+func (s *snapshot) next() uint64 { s.seq++; return s.seq }
+
+// readUsers reads every user: through change tracking when the table has it (a deltaLink for the
+// catch-ups to follow), else as a plain paged list.
+func (s *snapshot) readUsers(ctx context.Context, r BulkReader) ([]dataverse.SystemUser, string, error) {
+	if s.tracking == nil {
+		on, err := r.ChangeTrackingEnabled(ctx, "systemuser")
+		if err != nil && !errors.Is(err, dataverse.ErrForbidden) && !errors.Is(err, dataverse.ErrNotFound) {
+			return nil, "", err
+		}
+		s.tracking = &on // unreadable metadata (403, 404): read without it
+	}
+	if *s.tracking {
+		d, err := r.TrackUsers(ctx, "")
+		switch {
+		case err == nil:
+			return d.Users, d.Link, nil
+		case errors.Is(err, dataverse.ErrBadRequest):
+			off := false // turned off since it was read: plain lists from now on
+			s.tracking = &off
+		default:
+			return nil, "", err
+		}
+	}
+	users, err := r.ListUsers(ctx, "")
+	return users, "", err
+}
+
+// tracked reports whether catch-ups can answer what the snapshot does not know yet.
+func (s *snapshot) tracked() bool { return s.usersLink != "" }
+
+// fresh reports whether user id's record in the snapshot can be trusted.
+func (s *snapshot) fresh(id string) bool { return s.staleAt[id] <= s.caughtUp }
+
+// catchUp reads what changed in systemusers since the last read (one request, its deltaLink), with
+// s.mu held: every reconcile that needs it waits for the one in flight, so a burst of them costs
+// one read. A user that arrived has its role links read with the intersect table (a few pages for
+// the whole environment) in the same catch-up. An expired token makes the snapshot due for a full
+// read.
+func (s *snapshot) catchUp(ctx context.Context, r BulkReader) error {
+	start := s.next()
+	d, err := r.TrackUsers(ctx, s.usersLink)
+	if err != nil {
+		if errors.Is(err, dataverse.ErrDeltaExpired) {
+			s.usersLink, s.taken = "", time.Time{}
+		}
+		return err
+	}
+	var arrived []string
+	for i := range d.Users {
+		id := lower(d.Users[i].ID)
+		if s.users[id] == nil {
+			arrived = append(arrived, id)
+		}
+		s.putUser(&d.Users[i])
+	}
+	for _, id := range d.Deleted {
+		s.dropUser(lower(id))
+	}
+	if len(arrived) > 0 {
+		links, err := r.ListUserRoleLinks(ctx)
+		byUser := map[string]map[string]bool{}
+		if err == nil {
+			for _, l := range links {
+				addLink(byUser, l.UserID, l.RoleID)
+			}
+		}
+		for _, id := range arrived {
+			switch {
+			case err != nil:
+				s.staleLinks[id] = true
+			case byUser[id] != nil:
+				s.links[id] = byUser[id]
+			default:
+				s.links[id] = map[string]bool{}
+			}
+		}
+	}
+	s.usersLink, s.caughtUp = d.Link, start
+	s.CatchUps++
+	return nil
+}
+
+// dropUser forgets a user deleted in Dataverse.
+func (s *snapshot) dropUser(id string) {
+	u := s.users[id]
+	if u == nil {
+		return
+	}
+	delete(s.users, id)
+	delete(s.links, id)
+	for _, index := range []map[string]string{s.byOID, s.byUPN, s.byApp} {
+		for k, v := range index {
+			if v == id {
+				delete(index, k)
+			}
+		}
+	}
+}
+
 // addLink records the association a–b (ids lower-cased).
 func addLink(m map[string]map[string]bool, a, b string) {
 	a = lower(a)
@@ -186,7 +310,7 @@ func (s *snapshot) putUser(u *dataverse.SystemUser) {
 // user returns a copy of a fresh user found through index (false: not known, or stale).
 func (s *snapshot) user(index map[string]string, k string) (*dataverse.SystemUser, bool) {
 	id, ok := index[lower(k)]
-	if !ok || s.stale[id] || s.users[id] == nil {
+	if !ok || !s.fresh(id) || s.users[id] == nil {
 		return nil, false
 	}
 	c := *s.users[id]
@@ -198,20 +322,88 @@ func (s *snapshot) user(index map[string]string, k string) (*dataverse.SystemUse
 // apart, which keeps every kind's compare pure and unchanged.
 type snapshotReader struct {
 	Reader
-	s *snapshot
+	bulk BulkReader // for catch-ups; nil: none (reads alone)
+	s    *snapshot
 }
 
-// known keeps a user read alone in the snapshot, fresh again.
+// known keeps a user read alone in the snapshot, fresh again; one it did not hold has its role
+// links read alone too (they were not in the snapshot's read).
 func (r snapshotReader) known(u *dataverse.SystemUser, err error) (*dataverse.SystemUser, error) {
-	if err == nil && u != nil {
+	if err == nil && u != nil && r.s.users != nil {
 		r.s.mu.Lock()
+		id := lower(u.ID)
+		if r.s.users[id] == nil && r.s.links[id] == nil {
+			r.s.staleLinks[id] = true
+		}
 		r.s.putUser(u)
-		delete(r.s.stale, lower(u.ID))
+		delete(r.s.staleAt, id)
 		r.s.mu.Unlock()
 	}
 	return u, err
 }
 
+// errAbsent is a person the snapshot does not hold, taken as not found.
+var errAbsent = fmt.Errorf("%w: not in the environment's snapshot", dataverse.ErrNotFound)
+
+// person answers a lookup of a person (by Entra object id or user name) from the snapshot. A
+// record written since is fresh again after a catch-up (change tracking) or read alone. A person
+// the snapshot does not hold is taken as absent at the first look without a read — acting on
+// that absence is asking addUser, which adds or updates, so a person who arrived meanwhile loses
+// nothing — and each later look needs newer information than the one before: a catch-up that
+// started after it, or a read alone where the table has no change tracking.
+func (r snapshotReader) person(ctx context.Context, kind string, index func(*snapshot) map[string]string, k string, live func() (*dataverse.SystemUser, error)) (*dataverse.SystemUser, error) {
+	s := r.s
+	s.mu.Lock()
+	if s.users == nil || s.failed {
+		s.mu.Unlock()
+		return r.known(live())
+	}
+	key := kind + ":" + lower(k)
+	id, held := index(s)[lower(k)]
+	looked, lookedBefore := s.lookedAt[key]
+	needCatchUp := (held && !s.fresh(id)) || (!held && lookedBefore && s.caughtUp < looked)
+	if needCatchUp && s.tracked() && r.bulk != nil {
+		if err := s.catchUp(ctx, r.bulk); err != nil && !errors.Is(err, dataverse.ErrDeltaExpired) {
+			s.mu.Unlock()
+			return nil, err
+		}
+		id, held = index(s)[lower(k)]
+	}
+	switch {
+	case held && s.fresh(id) && s.users[id] != nil:
+		delete(s.lookedAt, key)
+		u := *s.users[id]
+		s.mu.Unlock()
+		return &u, nil
+	case !held && (!lookedBefore || (s.tracked() && s.caughtUp >= looked)):
+		s.lookedAt[key] = s.next()
+		s.mu.Unlock()
+		return nil, errAbsent
+	}
+	s.mu.Unlock()
+	return r.known(live())
+}
+
+// asked notes that addUser was asked for a person: its next look needs newer information.
+func (r snapshotReader) asked(oid string) {
+	r.s.mu.Lock()
+	if r.s.lookedAt != nil {
+		r.s.lookedAt["oid:"+lower(oid)] = r.s.next()
+	}
+	r.s.mu.Unlock()
+}
+
+func (r snapshotReader) UserByObjectID(ctx context.Context, oid string) (*dataverse.SystemUser, error) {
+	return r.person(ctx, "oid", func(s *snapshot) map[string]string { return s.byOID }, oid, func() (*dataverse.SystemUser, error) { return r.Reader.UserByObjectID(ctx, oid) })
+}
+
+func (r snapshotReader) UserByDomainName(ctx context.Context, upn string) (*dataverse.SystemUser, error) {
+	return r.person(ctx, "upn", func(s *snapshot) map[string]string { return s.byUPN }, upn, func() (*dataverse.SystemUser, error) { return r.Reader.UserByDomainName(ctx, upn) })
+}
+
+// lookup answers an application user or a user by id from the snapshot when it holds it fresh,
+// else reads it alone: an absence is never taken from the snapshot here, as acting on it would
+// create a record (a second application user after a create whose answer was lost).
 func (r snapshotReader) lookup(index func(*snapshot) map[string]string, k string, live func() (*dataverse.SystemUser, error)) (*dataverse.SystemUser, error) {
 	r.s.mu.Lock()
 	if r.s.users != nil && !r.s.failed {
@@ -221,16 +413,7 @@ func (r snapshotReader) lookup(index func(*snapshot) map[string]string, k string
 		}
 	}
 	r.s.mu.Unlock()
-	u, err := live()
-	return r.known(u, err)
-}
-
-func (r snapshotReader) UserByObjectID(ctx context.Context, oid string) (*dataverse.SystemUser, error) {
-	return r.lookup(func(s *snapshot) map[string]string { return s.byOID }, oid, func() (*dataverse.SystemUser, error) { return r.Reader.UserByObjectID(ctx, oid) })
-}
-
-func (r snapshotReader) UserByDomainName(ctx context.Context, upn string) (*dataverse.SystemUser, error) {
-	return r.lookup(func(s *snapshot) map[string]string { return s.byUPN }, upn, func() (*dataverse.SystemUser, error) { return r.Reader.UserByDomainName(ctx, upn) })
+	return r.known(live())
 }
 
 func (r snapshotReader) UserByApplicationID(ctx context.Context, appID string) (*dataverse.SystemUser, error) {
@@ -245,7 +428,7 @@ func (r snapshotReader) GetUser(ctx context.Context, id string) (*dataverse.Syst
 func (r snapshotReader) UserRoles(ctx context.Context, userID string) ([]dataverse.Role, error) {
 	id := lower(userID)
 	r.s.mu.Lock()
-	if r.s.users != nil && !r.s.failed && r.s.users[id] != nil && !r.s.stale[id] {
+	if r.s.users != nil && !r.s.failed && r.s.users[id] != nil && !r.s.staleLinks[id] {
 		out, complete := []dataverse.Role{}, true
 		for roleID := range r.s.links[id] {
 			role := r.s.roles[roleID]
@@ -272,19 +455,23 @@ func (r snapshotReader) UserRoles(ctx context.Context, userID string) ([]dataver
 				r.s.roles[lower(c.ID)] = &c
 			}
 			r.s.links[id] = set
+			delete(r.s.staleLinks, id)
 		}
 		r.s.mu.Unlock()
 	}
 	return roles, err
 }
 
-// staleUser makes the next read of a user go to the Web API (and keep what it finds).
-func (r snapshotReader) staleUser(id string) {
-	r.s.mu.Lock()
-	if r.s.stale != nil {
-		r.s.stale[lower(id)] = true
+// staleUser makes the next read of a user need newer information (a catch-up, or a read alone):
+// the service is changing its record itself.
+func (r snapshotReader) staleUser(id string) { markStale(r.s, id) }
+
+func markStale(s *snapshot, id string) {
+	s.mu.Lock()
+	if s.staleAt != nil {
+		s.staleAt[lower(id)] = s.next()
 	}
-	r.s.mu.Unlock()
+	s.mu.Unlock()
 }
 
 // RoleByName answers from the roles read; a role not among them is looked for alone (it may have
@@ -339,10 +526,14 @@ func (w snapshotWriter) link(userID, roleID string, on bool) {
 	}
 }
 
-func (w snapshotWriter) staleUser(id string) {
+// staleUser: a record written has a new version and ETag (or an unknown outcome).
+func (w snapshotWriter) staleUser(id string) { markStale(w.s, id) }
+
+// staleLinks: an association whose outcome is unknown; the user's roles are read alone next.
+func (w snapshotWriter) staleLinks(id string) {
 	w.s.mu.Lock()
-	if w.s.stale != nil {
-		w.s.stale[lower(id)] = true
+	if w.s.staleLinks != nil {
+		w.s.staleLinks[lower(id)] = true
 	}
 	w.s.mu.Unlock()
 }
@@ -352,7 +543,7 @@ func (w snapshotWriter) AssignUserRole(ctx context.Context, userID, roleID strin
 	if err == nil {
 		w.link(userID, roleID, true)
 	} else {
-		w.staleUser(userID) // the outcome may be unknown: read its roles alone next time
+		w.staleLinks(userID) // the outcome may be unknown: read its roles alone next time
 	}
 	return err
 }
@@ -362,7 +553,7 @@ func (w snapshotWriter) UnassignUserRole(ctx context.Context, userID, roleID str
 	if err == nil {
 		w.link(userID, roleID, false)
 	} else {
-		w.staleUser(userID)
+		w.staleLinks(userID)
 	}
 	return err
 }

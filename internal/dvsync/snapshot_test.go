@@ -2,6 +2,7 @@ package dvsync
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,6 +23,49 @@ type countingReader struct {
 	teamRoles []dataverse.TeamRoleLink
 	privs     map[string][]dataverse.RolePrivilege // by role id
 	calls     map[string]int
+	// tracked: systemusers has change tracking; version and changedAt version its users (change).
+	tracked   bool
+	version   int
+	changedAt map[string]int
+}
+
+// change adds or replaces a user at a new version, as a write to Dataverse does.
+func (r *countingReader) change(u dataverse.SystemUser) {
+	r.version++
+	if r.changedAt == nil {
+		r.changedAt = map[string]int{}
+	}
+	r.changedAt[u.ID] = r.version
+	for i := range r.users {
+		if r.users[i].ID == u.ID {
+			r.users[i] = u
+			return
+		}
+	}
+	r.users = append(r.users, u)
+}
+
+func (r *countingReader) ChangeTrackingEnabled(context.Context, string) (bool, error) {
+	r.count("ChangeTrackingEnabled")
+	return r.tracked, nil
+}
+
+func (r *countingReader) TrackUsers(_ context.Context, link string) (dataverse.UserDelta, error) {
+	r.count("TrackUsers")
+	if !r.tracked {
+		return dataverse.UserDelta{}, &dataverse.Error{StatusCode: 400}
+	}
+	d := dataverse.UserDelta{Link: fmt.Sprintf("v%d", r.version)}
+	since := -1
+	if link != "" {
+		_, _ = fmt.Sscanf(link, "v%d", &since)
+	}
+	for _, u := range r.users {
+		if since < 0 || r.changedAt[u.ID] > since {
+			d.Users = append(d.Users, u)
+		}
+	}
+	return d, nil
 }
 
 func (r *countingReader) ListRolePrivilegeLinks(context.Context) ([]dataverse.RolePrivilegeLink, error) {
@@ -198,7 +242,7 @@ func TestSnapshotAnswersReadsFromOneBulkRead(t *testing.T) {
 			t.Fatalf("RoleByName = %v, %v", role, err)
 		}
 	}
-	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "ListRolePrivilegeLinks": 1}
+	want := map[string]int{"ChangeTrackingEnabled": 1, "ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "ListRolePrivilegeLinks": 1}
 	if d := cmp.Diff(want, api.calls); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)
 	}
@@ -208,8 +252,9 @@ func TestSnapshotAnswersReadsFromOneBulkRead(t *testing.T) {
 }
 
 // What the snapshot cannot know — a person added since it was read, a record the operator wrote
-// — is read alone, once, and kept; an association written is recorded, so comparing again finds
-// nothing to do.
+// — is read alone (without change tracking), once, and kept; a person it does not hold is taken as
+// absent at the first look, without a read; an association written is recorded, so comparing
+// again finds nothing to do.
 func TestSnapshotReadsWhatItCannotKnowAlone(t *testing.T) {
 	ctx := context.Background()
 	api := environmentOf()
@@ -221,6 +266,9 @@ func TestSnapshotReadsWhatItCannotKnowAlone(t *testing.T) {
 
 	const carolOID = "0a000000-0000-4000-8000-000000000003"
 	api.users = append(api.users, dataverse.SystemUser{ID: "a0000000-0000-4000-8000-000000000003", DomainName: "carol@contoso.com", AzureActiveDirectoryObjectID: carolOID})
+	if u, err := r.UserByObjectID(ctx, carolOID); !isNotFound(err) || u != nil || api.calls["UserByObjectID"] != 0 {
+		t.Fatalf("the first look at a person the snapshot lacks is an absence without a read: %v, %v, %d reads", u, err, api.calls["UserByObjectID"])
+	}
 	for i := 0; i < 3; i++ {
 		if u, err := r.UserByObjectID(ctx, carolOID); err != nil || u == nil {
 			t.Fatalf("a person added since the read: %v, %v", u, err)
@@ -300,7 +348,7 @@ func TestSnapshotAnswersTeamReads(t *testing.T) {
 	if roles, _ := r.TeamRoles(ctx, teamA); len(roles) != 0 {
 		t.Errorf("a role removed is recorded: %v", roles)
 	}
-	want := map[string]int{"ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "ListRolePrivilegeLinks": 1, "TeamByName": 1}
+	want := map[string]int{"ChangeTrackingEnabled": 1, "ListUsers": 1, "ListRoles": 1, "ListUserRoleLinks": 1, "ListTeams": 1, "ListTeamMemberLinks": 1, "ListTeamRoleLinks": 1, "ListRolePrivilegeLinks": 1, "TeamByName": 1}
 	if d := cmp.Diff(want, api.calls); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)
 	}
@@ -419,4 +467,89 @@ func TestSnapshotAgeMetric(t *testing.T) {
 	if d := cmp.Diff("environment=dev namespace=contoso", m.GetLabel()[0].GetName()+"="+m.GetLabel()[0].GetValue()+" "+m.GetLabel()[1].GetName()+"="+m.GetLabel()[1].GetValue()); d != "" {
 		t.Errorf("labels (-want +got):\n%s", d)
 	}
+}
+
+// With change tracking on systemusers, what the snapshot cannot know is answered by catch-ups —
+// one delta read shared by every look that needs it — instead of one read per person: a person
+// asked from Entra ID is looked for in the changes since, and found when it arrives (its roles
+// read with the intersect table, once); a record written is fresh again after the next catch-up;
+// an expired token makes the snapshot due for a full read.
+func TestSnapshotCatchesUpWithChangeTracking(t *testing.T) {
+	ctx := context.Background()
+	api := environmentOf()
+	api.tracked = true
+	s := &snapshot{}
+	if err := s.refresh(ctx, api, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if api.calls["TrackUsers"] != 1 || api.calls["ListUsers"] != 0 || !s.tracked() {
+		t.Fatalf("the full read goes through change tracking: %v", api.calls)
+	}
+	r := snapshotReader{Reader: api, bulk: api, s: s}
+	w := snapshotWriter{Writer: nopWriter{}, s: s}
+
+	const carolOID, carolID = "0a000000-0000-4000-8000-000000000003", "a0000000-0000-4000-8000-000000000003"
+	if _, err := r.UserByObjectID(ctx, carolOID); !isNotFound(err) {
+		t.Fatalf("first look: %v", err)
+	}
+	r.asked(carolOID) // addUser
+	for i := 0; i < 5; i++ {
+		if _, err := r.UserByObjectID(ctx, carolOID); !isNotFound(err) {
+			t.Fatalf("not arrived yet: %v", err)
+		}
+		if _, err := r.UserByDomainName(ctx, "carol@contoso.com"); !isNotFound(err) {
+			t.Fatalf("not arrived yet (by name): %v", err)
+		}
+	}
+	if got := api.calls["TrackUsers"] - 1; got != 5 {
+		t.Errorf("each look after the last needs one catch-up, shared by the look by name: %d catch-ups for 5 looks", got)
+	}
+	api.change(dataverse.SystemUser{ID: carolID, DomainName: "carol@contoso.com", AzureActiveDirectoryObjectID: carolOID, BusinessUnitID: bu})
+	api.links = append(api.links, dataverse.UserRoleLink{UserID: carolID, RoleID: roleB})
+	u, err := r.UserByObjectID(ctx, carolOID)
+	if err != nil || u.ID != carolID {
+		t.Fatalf("arrived: %v, %v", u, err)
+	}
+	for i := 0; i < 3; i++ {
+		if roles, err := r.UserRoles(ctx, carolID); err != nil || len(roles) != 1 || roles[0].ID != roleB {
+			t.Fatalf("the arrival's roles: %v, %v", roles, err)
+		}
+	}
+	if api.calls["ListUserRoleLinks"] != 2 || api.calls["UserRoles"] != 0 || api.calls["UserByObjectID"] != 0 || api.calls["UserByDomainName"] != 0 {
+		t.Errorf("arrivals are read with the catch-up and the intersect table, never alone: %v", api.calls)
+	}
+
+	before := api.calls["TrackUsers"]
+	if err := w.UpdateUser(ctx, adaID, `W/"1"`, dataverse.UserPatch{}); err != nil {
+		t.Fatal(err)
+	}
+	api.change(dataverse.SystemUser{ID: adaID, DomainName: "ada@contoso.com", AzureActiveDirectoryObjectID: adaOID, BusinessUnitID: bu, AccessMode: 1})
+	for i := 0; i < 3; i++ {
+		if u, err := r.UserByObjectID(ctx, adaOID); err != nil || u.AccessMode != 1 {
+			t.Fatalf("a user written: %v, %v", u, err)
+		}
+	}
+	if got := api.calls["TrackUsers"] - before; got != 1 || api.calls["UserByObjectID"] != 0 {
+		t.Errorf("a user written is fresh again after one catch-up: %d catch-ups, %d reads alone", got, api.calls["UserByObjectID"])
+	}
+
+	expired := &expiringReader{countingReader: api}
+	r.bulk = expired
+	markStale(s, adaID)
+	if _, err := r.UserByObjectID(ctx, adaOID); err != nil {
+		t.Fatalf("after an expired token the user is read alone: %v", err)
+	}
+	if api.calls["UserByObjectID"] != 1 || !s.due(time.Now(), time.Hour) || s.tracked() {
+		t.Errorf("an expired token: read alone (%d), the snapshot due for a full read (%v)", api.calls["UserByObjectID"], s.due(time.Now(), time.Hour))
+	}
+}
+
+// expiringReader refuses every deltaLink as expired.
+type expiringReader struct{ *countingReader }
+
+func (r *expiringReader) TrackUsers(ctx context.Context, link string) (dataverse.UserDelta, error) {
+	if link != "" {
+		return dataverse.UserDelta{}, fmt.Errorf("%w: 400", dataverse.ErrDeltaExpired)
+	}
+	return r.countingReader.TrackUsers(ctx, link)
 }

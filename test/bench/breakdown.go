@@ -553,6 +553,30 @@ func printBreakdown(out io.Writer, b Breakdown) {
 	if len(tto) > 0 {
 		fmt.Fprintf(out, "  status changes that only moved a condition's lastTransitionTime: %s\n", strings.Join(tto, ", "))
 	}
+	for _, k := range kinds {
+		kb := b.PerKind[k]
+		if kb == nil || len(kb.StatusWhy) == 0 {
+			continue
+		}
+		type why struct {
+			what string
+			n    int
+		}
+		var ws []why
+		for w, n := range kb.StatusWhy {
+			ws = append(ws, why{w, n})
+		}
+		sort.Slice(ws, func(i, j int) bool { return ws[i].n > ws[j].n || ws[i].n == ws[j].n && ws[i].what < ws[j].what })
+		fmt.Fprintf(out, "  %s status changes by what moved (per object):", k)
+		for i, w := range ws {
+			if i == 8 {
+				fmt.Fprintf(out, "; %d more kinds of change", len(ws)-i)
+				break
+			}
+			fmt.Fprintf(out, "%s %s %.2f", map[bool]string{true: "", false: ";"}[i == 0], w.what, float64(w.n)/float64(max(1, kb.Objects)))
+		}
+		fmt.Fprintln(out)
+	}
 	var reqs []string
 	for k, n := range b.Requests {
 		reqs = append(reqs, fmt.Sprintf("%s %d", k, n))

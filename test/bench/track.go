@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -67,6 +70,9 @@ type KindWrites struct {
 	SpecChanges int `json:"specChanges"`
 	// MetadataOnly are the rest: finalizers, labels, annotations, owner references.
 	MetadataOnly int `json:"metadataOnly"`
+	// StatusWhy counts the status changes by what changed: the conditions whose status or reason
+	// moved ("Synced SyncPending>Synced"), else the top-level status fields that did.
+	StatusWhy map[string]int `json:"statusWhy,omitempty"`
 }
 
 // transitionTimeOnly: the two versions' statuses differ only in their conditions'
@@ -88,6 +94,44 @@ func transitionTimeOnly(old, o client.Object) bool {
 		cc[i].LastTransitionTime = a[i].LastTransitionTime
 	}
 	return equality.Semantic.DeepEqual(statusOf(old), statusOf(c))
+}
+
+// statusChangeWhy names what a status change moved: each condition whose status or reason
+// changed, else the top-level status fields that differ.
+func statusChangeWhy(old, o client.Object) string {
+	a, b := conditionsOf(old), conditionsOf(o)
+	var why []string
+	for _, c := range b {
+		prev := meta.FindStatusCondition(a, c.Type)
+		switch {
+		case prev == nil:
+			why = append(why, fmt.Sprintf("%s >%s", c.Type, c.Reason))
+		case prev.Status != c.Status || prev.Reason != c.Reason:
+			why = append(why, fmt.Sprintf("%s %s>%s", c.Type, prev.Reason, c.Reason))
+		}
+	}
+	if len(why) > 0 {
+		return strings.Join(why, ", ")
+	}
+	ma, errA := runtime.DefaultUnstructuredConverter.ToUnstructured(statusOf(old))
+	mb, errB := runtime.DefaultUnstructuredConverter.ToUnstructured(statusOf(o))
+	if errA != nil || errB != nil {
+		return "status"
+	}
+	keys := map[string]bool{}
+	for k := range ma {
+		keys[k] = true
+	}
+	for k := range mb {
+		keys[k] = true
+	}
+	for k := range keys {
+		if !equality.Semantic.DeepEqual(ma[k], mb[k]) {
+			why = append(why, k)
+		}
+	}
+	sort.Strings(why)
+	return "fields " + strings.Join(why, ",")
 }
 
 // objState is what the tracker keeps of one object.
@@ -195,6 +239,10 @@ func (t *tracker) observe(old, o client.Object, deleted bool) {
 		switch {
 		case !equality.Semantic.DeepEqual(statusOf(old), statusOf(o)):
 			w.StatusChanges++
+			if w.StatusWhy == nil {
+				w.StatusWhy = map[string]int{}
+			}
+			w.StatusWhy[statusChangeWhy(old, o)]++
 			if transitionTimeOnly(old, o) {
 				w.TransitionTimeOnly++
 			}
