@@ -50,14 +50,16 @@ var _ = Describe("Sync target: drift behind the operator's back", func() {
 	var ns string
 	BeforeEach(func() { ns = newNamespace() })
 
-	// Issue 21: the bulk snapshot (read every half sync interval) must not hide a change made
-	// behind the operator's back: each is found and corrected within the sync interval.
-	It("a role removed from a user, an access mode changed, a privilege added to a role and a member added to a team are each corrected within one sync interval", func() {
+	// Issue 21: the bulk snapshot (read every half sync interval, its users through change
+	// tracking where systemusers has it) must not hide a change made behind the operator's back:
+	// each is found and corrected within the sync interval, with change tracking on and off.
+	driftCorrected := func(tracked bool) {
 		const env, interval = "drift", 6 * time.Second
 		adaOID, bobOID := "0d1f3a1e-5c7d-4e2f-8a6b-1c2d3e4f5a61", "0d1f3a1e-5c7d-4e2f-8a6b-1c2d3e4f5a62"
 		e, dv := syncedEnvironment(ns, env, accessv1alpha1.ManagementManage, func(e *accessv1alpha1.Environment) {
 			e.Spec.Dataverse.SyncInterval = &metav1.Duration{Duration: interval}
 		})
+		Expect(emu.SetChangeTracking(dv, "systemuser", tracked)).To(Succeed())
 		Expect(emu.SetEntraUser(dv, emulator.EntraUser{ObjectID: adaOID, UPN: "ada@contoso.com", Licensed: true})).To(Succeed())
 		Expect(emu.SetEntraUser(dv, emulator.EntraUser{ObjectID: bobOID, UPN: "bob@contoso.com", Licensed: true})).To(Succeed())
 		create(e, role(ns, "seller", env, func(r *accessv1alpha1.SecurityRole) { r.Spec.RoleName = "Seller" }),
@@ -117,5 +119,22 @@ var _ = Describe("Sync target: drift behind the operator's back", func() {
 		GinkgoWriter.Printf("corrected within %s: %v\n", took.Round(100*time.Millisecond), writesSince(dv, mark))
 		d = dumpOf(dv)
 		Expect(recordNamed(d.Users, "domainname", "bob@contoso.com")["accessmode"]).To(BeEquivalentTo(0))
+		tracking := 0
+		for _, r := range emu.Requests() {
+			if r.Environment == dv && r.Method == http.MethodGet && strings.Contains(r.Path, "deltatoken") {
+				tracking++
+			}
+		}
+		if tracked {
+			Expect(tracking).To(BeNumerically(">", 0), "with change tracking on, the snapshot follows its deltaLinks")
+		} else {
+			Expect(tracking).To(BeZero(), "with change tracking off, no deltaLink is read")
+		}
+	}
+	It("with change tracking on systemusers: a role removed from a user, an access mode changed, a privilege added to a role and a member added to a team are each corrected within one sync interval", func() {
+		driftCorrected(true)
+	})
+	It("with change tracking off: the same four changes are each corrected within one sync interval", func() {
+		driftCorrected(false)
 	})
 })

@@ -106,6 +106,8 @@ type DataverseResult struct {
 	BusiestEnvironmentRequests int      `json:"busiestEnvironmentRequests"`
 	IdleSeconds                float64  `json:"idleSeconds"`
 	IdleRequests               int      `json:"idleRequests"`
+	// IdleByTarget is IdleRequests by entity set or action, as ByTarget.
+	IdleByTarget map[string]int `json:"idleByTarget,omitempty"`
 	IdleWrites                 int      `json:"idleWrites"`
 	IdleWritesDetail           []string `json:"idleWritesDetail,omitempty"`
 	// IdleObjectUpdates are the kube objects the bench's watch saw change while idle, by kind
@@ -457,8 +459,10 @@ func maxWindow(log []emulator.LoggedRequest) int {
 func (r *DataverseResult) idle(log []emulator.LoggedRequest, objects int, window time.Duration) {
 	r.MaxWindowRequests = max(r.MaxWindowRequests, maxWindow(log))
 	r.IdleSeconds = window.Seconds()
+	r.IdleByTarget = map[string]int{}
 	for _, l := range log {
 		r.IdleRequests++
+		r.IdleByTarget[requestTarget(l)]++
 		if isWrite(l) {
 			r.IdleWrites++
 			if len(r.IdleWritesDetail) < 20 {
@@ -533,16 +537,7 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	fmt.Fprintf(out, "Dataverse requests to converge:  %d for %d objects: %.2f per object (%.2f reads, %.2f writes); %d throttled (429), %d 5xx or dropped (issue 21's baseline before the snapshot: 7.5 per object)\n",
 		r.Requests, objects, r.RequestsPerObject, r.ReadsPerObject, r.WritesPerObject, r.Throttled, r.ServerErrors)
 	fmt.Fprintf(out, "  most in any 5-minute window:   %d Web API requests to one environment (the operator's default budget 4,800, the service's limit 6,000; addUser goes to the admin API, not counted)\n", r.MaxWindowRequests)
-	keys := make([]string, 0, len(r.ByTarget))
-	for k := range r.ByTarget {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return r.ByTarget[keys[i]] > r.ByTarget[keys[j]] })
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", k, r.ByTarget[k]))
-	}
-	fmt.Fprintf(out, "  by target:                     %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(out, "  by target:                     %s\n", byTargetLine(r.ByTarget))
 	fmt.Fprintf(out, "  after settling, before quiet:  %d requests, %d writes\n", r.TailRequests, r.TailWrites)
 	fmt.Fprintf(out, "service-protection floor:        %.1f s for %d requests at 6,000 per 5 min (20/s); convergence / floor %.2f\n", r.FloorSeconds, r.Requests, r.ConvergenceToFloor)
 	if r.Users == UsersFromEntra {
@@ -550,6 +545,9 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	}
 	fmt.Fprintf(out, "  per environment (own limit):   %.1f s for the busiest environment's %d requests; convergence / that floor %.2f\n", r.PerEnvironmentFloorSeconds, r.BusiestEnvironmentRequests, r.ConvergenceToPerEnvFloor)
 	fmt.Fprintf(out, "Dataverse while idle:            %d requests, %d writes in %.0f s\n", r.IdleRequests, r.IdleWrites, r.IdleSeconds)
+	if len(r.IdleByTarget) > 0 {
+		fmt.Fprintf(out, "  idle by target:                %s\n", byTargetLine(r.IdleByTarget))
+	}
 	if len(r.IdleObjectUpdates) > 0 {
 		var parts []string
 		for k, v := range r.IdleObjectUpdates {
@@ -602,4 +600,18 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	if r.LogTruncated {
 		fmt.Fprintf(out, "  WARNING: the emulator's request log (last %d) overflowed: the request counts are low\n", emulatorMaxLog)
 	}
+}
+
+// byTargetLine lists request counts by target, the most first.
+func byTargetLine(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -132,3 +132,16 @@ func (e *Emulator) ExpireDeltaTokens(envName string) error {
 	env.deltaFloor = env.nextVersion()
 	return nil
 }
+
+// SetChangeTracking turns a table's change tracking on or off in an environment (logical name:
+// systemuser, team, role), as a maker does in the table's settings.
+func (e *Emulator) SetChangeTracking(envName, logicalName string, on bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env, err := e.env(envName)
+	if err != nil {
+		return err
+	}
+	env.untracked[strings.ToLower(logicalName)] = !on
+	return nil
+}
