@@ -99,17 +99,17 @@ type DataverseResult struct {
 	// server) sets for this many requests: Requests / 20 per second, as if one environment's web
 	// server took them all; and per environment (each environment is its own web server): the
 	// busiest environment's requests / 20 per second.
-	FloorSeconds               float64  `json:"floorSeconds"`
-	ConvergenceToFloor         float64  `json:"convergenceToFloor"`
-	PerEnvironmentFloorSeconds float64  `json:"perEnvironmentFloorSeconds"`
-	ConvergenceToPerEnvFloor   float64  `json:"convergenceToPerEnvironmentFloor"`
-	BusiestEnvironmentRequests int      `json:"busiestEnvironmentRequests"`
-	IdleSeconds                float64  `json:"idleSeconds"`
-	IdleRequests               int      `json:"idleRequests"`
+	FloorSeconds               float64 `json:"floorSeconds"`
+	ConvergenceToFloor         float64 `json:"convergenceToFloor"`
+	PerEnvironmentFloorSeconds float64 `json:"perEnvironmentFloorSeconds"`
+	ConvergenceToPerEnvFloor   float64 `json:"convergenceToPerEnvironmentFloor"`
+	BusiestEnvironmentRequests int     `json:"busiestEnvironmentRequests"`
+	IdleSeconds                float64 `json:"idleSeconds"`
+	IdleRequests               int     `json:"idleRequests"`
 	// IdleByTarget is IdleRequests by entity set or action, as ByTarget.
-	IdleByTarget map[string]int `json:"idleByTarget,omitempty"`
-	IdleWrites                 int      `json:"idleWrites"`
-	IdleWritesDetail           []string `json:"idleWritesDetail,omitempty"`
+	IdleByTarget     map[string]int `json:"idleByTarget,omitempty"`
+	IdleWrites       int            `json:"idleWrites"`
+	IdleWritesDetail []string       `json:"idleWritesDetail,omitempty"`
 	// IdleObjectUpdates are the kube objects the bench's watch saw change while idle, by kind
 	// (the kube side's idle writes that are not events).
 	IdleObjectUpdates map[string]int `json:"idleObjectUpdates,omitempty"`
