@@ -39,8 +39,10 @@ func Failed(err error, what string) Result {
 		if after <= 0 {
 			after = 5 * time.Second
 		}
+		// No countdown in the message: it would change at every retry, and each change is a
+		// status write (3.5 per person while a 5,000-person environment waited for its budget).
 		return Result{Reason: v1alpha1.ReasonSyncPending, RequeueAfter: after, Deferred: true,
-			Message: fmt.Sprintf("waiting for the operator's own request budget for Dataverse while syncing %s; retrying after %s", what, after.Round(time.Second))}
+			Message: fmt.Sprintf("waiting for the operator's own request budget for Dataverse (its --dataverse-budget-share of the service's requests per 5 minutes) while syncing %s; it retries on its own", what)}
 	case errors.Is(err, dataverse.ErrUnauthorized), errors.Is(err, dataverse.ErrForbidden):
 		return Result{Reason: v1alpha1.ReasonUnauthorized, RequeueAfter: UnauthorizedRetry,
 			Message: fmt.Sprintf("Dataverse refused the operator's credentials while syncing %s: %v: check the Secret named in spec.dataverse.credentialsSecretRef, and that the app registration is an application user of the environment with a security role", what, err)}

@@ -36,3 +36,24 @@ func TestFailedRetries(t *testing.T) {
 		})
 	}
 }
+
+// A wait for the operator's own budget says the same thing at every retry, whatever the wait:
+// a countdown in the message would rewrite the status each time (conditions that never flap).
+func TestFailedBudgetWaitIsStable(t *testing.T) {
+	a := Failed(budgetSpent{14 * time.Second}, "user ada")
+	b := Failed(budgetSpent{3 * time.Second}, "user ada")
+	if a.Reason != v1alpha1.ReasonSyncPending || a.RequeueAfter != 14*time.Second || b.RequeueAfter != 3*time.Second {
+		t.Fatalf("a budget wait is SyncPending, requeued after its wait: %+v, %+v", a, b)
+	}
+	if a.Message != b.Message {
+		t.Errorf("the message changes with the wait:\n%s\n%s", a.Message, b.Message)
+	}
+}
+
+// budgetSpent is the client's refusal when the operator's own budget is spent (ErrRateLimited,
+// with the wait as its retry hint).
+type budgetSpent struct{ wait time.Duration }
+
+func (e budgetSpent) Error() string            { return fmt.Sprintf("budget spent (retry after %s)", e.wait) }
+func (e budgetSpent) Unwrap() error            { return dataverse.ErrRateLimited }
+func (e budgetSpent) RetryHint() time.Duration { return e.wait }
