@@ -184,7 +184,7 @@ func (t *Target) converge(ctx context.Context, what string, observe func(context
 		}
 		w, ok := t.writer()
 		if !ok {
-			return Result{Reason: v1alpha1.ReasonDrifted, Record: obs.Record, Environment: obs.Environment, RequeueAfter: t.interval(),
+			return Result{Reason: v1alpha1.ReasonDrifted, Record: obs.Record, Environment: obs.Environment, RequeueAfter: t.recheck(),
 				Message: fmt.Sprintf("%s differs from the decided state (managementPolicy Observe, nothing written): %s; set spec.dataverse.managementPolicy to Manage to correct it", what, whys(obs.Changes))}
 		}
 		again, err := t.apply(ctx, w, obs)
@@ -224,14 +224,14 @@ func (t *Target) outcome(obs Observation, what string, wrote []string) Result {
 		r := *obs.Then
 		r.Record, r.Environment, r.Wrote = rec, obs.Environment, wrote
 		if r.RequeueAfter == 0 {
-			r.RequeueAfter = t.interval()
+			r.RequeueAfter = t.recheck()
 		}
 		return r
 	}
 	// The message stays the same whatever was corrected (the Synced event says that), so the
 	// next re-read that finds nothing to correct writes no status.
 	return Result{Reason: v1alpha1.ReasonSynced, Message: what + " is in place in Dataverse", Record: rec,
-		Environment: obs.Environment, RequeueAfter: t.interval(), Wrote: wrote}
+		Environment: obs.Environment, RequeueAfter: t.recheck(), Wrote: wrote}
 }
 
 // failed keeps the record a sync found or created in an outcome that stops short: status.dataverse
@@ -243,6 +243,28 @@ func (t *Target) failed(err error, what string, rec *v1alpha1.DataverseRecord, w
 }
 
 func (t *Target) interval() time.Duration { return t.Env.Spec.Dataverse.Interval().Duration }
+
+// recheck is when an object found in place (or drifted, under Observe) is looked at again: just
+// after its environment's next snapshot read, which is due one interval after the last. The
+// fleet's re-checks then share that read — one per environment and interval — and a change made
+// behind the operator's back is seen within one interval (the read after it, then the re-checks
+// that follow it; Pool.Record spreads them by up to a tenth).
+func (t *Target) recheck() time.Duration {
+	interval := t.interval()
+	sr, ok := t.reader.(snapshotReader)
+	if !ok || sr.s == nil {
+		return interval
+	}
+	taken := sr.s.takenAt.Load()
+	if taken == 0 {
+		return interval
+	}
+	d := time.Unix(0, taken).Add(interval).Sub(t.Now)
+	if d <= 0 || d > interval {
+		return interval
+	}
+	return d
+}
 
 func whys(changes []Change) string {
 	out := make([]string, len(changes))

@@ -95,7 +95,8 @@ type connection struct {
 	catalogue *catalogue
 	added     *entraAdds
 	// snap is the environment's bulk snapshot (users, roles, user–role links), read again every
-	// half sync interval, so a change behind the operator's back is seen within 1.5 intervals.
+	// sync interval; objects in place are re-checked just after it (Target.recheck), so a change
+	// behind the operator's back is seen within one interval.
 	snap *snapshot
 	// published is snap, for the metrics to read without mu.
 	published atomic.Pointer[snapshot]
@@ -174,7 +175,7 @@ func (p *Pool) Target(ctx context.Context, env *v1alpha1.Environment, now time.T
 // object's own read reports what failed.
 func (p *Pool) observed(ctx context.Context, c *connection, env *v1alpha1.Environment, now time.Time) (*Target, *Result) {
 	c.snap.mu.Lock()
-	if c.snap.due(now, env.Spec.Dataverse.Interval().Duration/2) {
+	if c.snap.due(now, env.Spec.Dataverse.Interval().Duration) {
 		_ = c.snap.refresh(ctx, c.client, now)
 	}
 	err, until := c.snap.err, c.snap.retryAt
@@ -352,7 +353,7 @@ func fingerprint(target string, s *Secret) string {
 
 // snapshotAge is the age of each environment's bulk snapshot at scrape time.
 var snapshotAge = prometheus.NewDesc("dataverse_snapshot_age_seconds",
-	"Age of an environment's bulk snapshot of people, roles and their links (read again every half sync interval; growing beyond that: its reads fail or are throttled).",
+	"Age of an environment's bulk snapshot of people, roles and their links (read again every sync interval; growing beyond that: its reads fail or are throttled).",
 	[]string{"namespace", "environment"}, nil)
 
 // Describe and Collect make the pool a Prometheus collector of its snapshots' ages.

@@ -9,6 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/accessplane/dataverse-access-operator/api/v1alpha1"
 	"github.com/accessplane/dataverse-access-operator/internal/dataverse"
 )
 
@@ -552,4 +555,25 @@ func (r *expiringReader) TrackUsers(ctx context.Context, link string) (dataverse
 		return dataverse.UserDelta{}, fmt.Errorf("%w: 400", dataverse.ErrDeltaExpired)
 	}
 	return r.countingReader.TrackUsers(ctx, link)
+}
+
+// An object in place is re-checked just after its environment's next snapshot read (due one
+// interval after the last), not one interval after its own sync: the fleet's re-checks share one
+// read per interval, and a change made behind the operator's back is seen within one interval.
+func TestRecheckFollowsTheNextSnapshotRead(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	env := &v1alpha1.Environment{Spec: v1alpha1.EnvironmentSpec{Dataverse: &v1alpha1.DataverseTarget{SyncInterval: &metav1.Duration{Duration: 2 * time.Minute}}}}
+	s := &snapshot{}
+	tg := &Target{Env: env, Now: now, reader: snapshotReader{s: s}}
+	if got := tg.recheck(); got != 2*time.Minute {
+		t.Errorf("no snapshot read yet: re-check after the interval, got %v", got)
+	}
+	s.takenAt.Store(now.Add(-30 * time.Second).UnixNano())
+	if got := tg.recheck(); got != 90*time.Second {
+		t.Errorf("read 30 s ago: re-check when the next read is due, 90 s, got %v", got)
+	}
+	s.takenAt.Store(now.Add(-3 * time.Minute).UnixNano())
+	if got := tg.recheck(); got != 2*time.Minute {
+		t.Errorf("a read overdue (failing, throttled): re-check after the interval, got %v", got)
+	}
 }
