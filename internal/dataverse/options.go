@@ -67,14 +67,16 @@ type Options struct {
 // minutes against the 6,000 allowed, which leaves room for the same app user elsewhere.
 func DefaultOptions() Options {
 	return Options{
-		Timeout:             30 * time.Second,
-		MaxRetries:          5,
-		BackoffBase:         webapi.DefaultBackoffBase,
-		BackoffMax:          webapi.DefaultBackoffMax,
-		RequestsPerMinute:   1000,
-		Burst:               50,
-		MaxConcurrent:       16,
-		PageSize:            500,
+		Timeout:           30 * time.Second,
+		MaxRetries:        5,
+		BackoffBase:       webapi.DefaultBackoffBase,
+		BackoffMax:        webapi.DefaultBackoffMax,
+		RequestsPerMinute: 1000,
+		Burst:             50,
+		MaxConcurrent:     16,
+		// The service's most for top-level reads (Learn, "Page results using OData"): a bulk
+		// snapshot of 5,000 people is then one page per table, not ten.
+		PageSize:            5000,
 		MaxWait:             5 * time.Second,
 		BudgetShare:         0.8,
 		ServiceLimit:        ServiceRequestsPer5Min,

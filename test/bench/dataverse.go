@@ -106,6 +106,8 @@ type DataverseResult struct {
 	BusiestEnvironmentRequests int     `json:"busiestEnvironmentRequests"`
 	IdleSeconds                float64 `json:"idleSeconds"`
 	IdleRequests               int     `json:"idleRequests"`
+	// IdleDetail lists the first idle requests (time, method, path up to $select).
+	IdleDetail []string `json:"idleDetail,omitempty"`
 	// IdleByTarget is IdleRequests by entity set or action, as ByTarget.
 	IdleByTarget     map[string]int `json:"idleByTarget,omitempty"`
 	IdleWrites       int            `json:"idleWrites"`
@@ -463,6 +465,10 @@ func (r *DataverseResult) idle(log []emulator.LoggedRequest, objects int, window
 	for _, l := range log {
 		r.IdleRequests++
 		r.IdleByTarget[requestTarget(l)]++
+		if len(r.IdleDetail) < 60 {
+			p, _, _ := strings.Cut(l.Path, "$select")
+			r.IdleDetail = append(r.IdleDetail, fmt.Sprintf("%s %s %s", l.Time.Format("15:04:05.000"), l.Method, p))
+		}
 		if isWrite(l) {
 			r.IdleWrites++
 			if len(r.IdleWritesDetail) < 20 {
@@ -547,6 +553,9 @@ func printDataverse(out io.Writer, r *DataverseResult, convergenceSeconds float6
 	fmt.Fprintf(out, "Dataverse while idle:            %d requests, %d writes in %.0f s\n", r.IdleRequests, r.IdleWrites, r.IdleSeconds)
 	if len(r.IdleByTarget) > 0 {
 		fmt.Fprintf(out, "  idle by target:                %s\n", byTargetLine(r.IdleByTarget))
+	}
+	for _, d := range r.IdleDetail {
+		fmt.Fprintf(out, "  idle request: %s\n", d)
 	}
 	if len(r.IdleObjectUpdates) > 0 {
 		var parts []string
