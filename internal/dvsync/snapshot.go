@@ -63,11 +63,9 @@ type snapshot struct {
 	staleLinks map[string]bool
 	lookedAt   map[string]uint64
 	// Change tracking of systemusers: tracking says whether the table has it (read once per
-	// connection: nil until then), usersLink is the deltaLink of the last read ("": none);
-	// CatchUps counts the delta reads made between full reads.
+	// connection: nil until then), usersLink is the deltaLink of the last read ("": none).
 	tracking  *bool
 	usersLink string
-	CatchUps  int
 	// teams by id, their members (user ids) and roles (role ids); staleTeams were written since
 	// the read (or their outcome is unknown): read alone next.
 	teams       map[string]*dataverse.Team
@@ -259,11 +257,10 @@ func (s *snapshot) catchUp(ctx context.Context, r BulkReader) error {
 		}
 	}
 	s.usersLink, s.caughtUp = d.Link, start
-	s.CatchUps++
 	return nil
 }
 
-// dropUser forgets a user deleted in Dataverse.
+// dropUser forgets a user deleted in Dataverse, with the index entries its own record made.
 func (s *snapshot) dropUser(id string) {
 	u := s.users[id]
 	if u == nil {
@@ -271,11 +268,12 @@ func (s *snapshot) dropUser(id string) {
 	}
 	delete(s.users, id)
 	delete(s.links, id)
-	for _, index := range []map[string]string{s.byOID, s.byUPN, s.byApp} {
-		for k, v := range index {
-			if v == id {
-				delete(index, k)
-			}
+	for _, e := range []struct {
+		index map[string]string
+		key   string
+	}{{s.byOID, u.AzureActiveDirectoryObjectID}, {s.byUPN, u.DomainName}, {s.byApp, u.ApplicationID}} {
+		if e.index[lower(e.key)] == id {
+			delete(e.index, lower(e.key))
 		}
 	}
 }
